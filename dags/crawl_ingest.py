@@ -1,0 +1,64 @@
+"""crawl_ingest: a crawl snapshot → documents/ + attributes/ (heuristics, dedup), mapped over file batches.
+
+Thin wiring only: every task calls a plain function of ``tasks.ingest``. Triggered daily (newest snapshot
+under the configured crawl root) or from the UI with Params. Produces the ``quarry_documents`` Asset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, task
+from common.assets import DOCUMENTS
+from common.config import default_store
+
+
+@dag(
+    dag_id="crawl_ingest",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["quarry", "ingest"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    params={
+        "input": Param(
+            "", type="string",
+            description="crawl root (newest crawl-data/<snapshot> is taken), snapshot folder or file; local or s3://. "
+            "Empty: $QUARRY_CRAWL_ROOT",
+        ),
+        "snapshot": Param("", type="string", description="snapshot id; empty infers it from the path"),
+        "store": Param("", type="string", description="store root; empty: $QUARRY_STORE or ./quarry-data"),
+        "batch_size": Param(4, type="integer", minimum=1, description="files per mapped task"),
+        "languages": Param([], type="array", description="ISO codes to keep; empty keeps all"),
+        "min_language_score": Param(0.0, type="number", minimum=0, maximum=1),
+    },
+    doc_md=__doc__,
+)
+def crawl_ingest() -> None:
+    @task
+    def plan(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        from tasks.ingest.airflow_glue import plan_batches
+
+        return plan_batches(dict(params or {}), default_store())
+
+    @task(max_active_tis_per_dagrun=4)
+    def ingest_batch(batch: dict[str, Any]) -> dict[str, Any]:
+        from tasks.ingest.airflow_glue import ingest_batch as run_batch
+
+        return run_batch(batch)
+
+    @task(outlets=[DOCUMENTS])
+    def dedup(results: list[dict[str, Any]], outlet_events: Any = None) -> dict[str, Any]:
+        from tasks.ingest.airflow_glue import dedup_snapshot
+
+        summary = dedup_snapshot(list(results))
+        if outlet_events is not None:
+            outlet_events[DOCUMENTS].extra = {"store": summary["store"], "snapshot": summary["snapshot"]}
+        return summary
+
+    dedup(ingest_batch.expand(batch=plan()))
+
+
+crawl_ingest_dag = crawl_ingest()

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: lint, types, then the whole suite (tests start the real services they need).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH" QUARRY_PROGRESS=0
+ruff check tasks dags plugins tests bench infra
+mypy
+python -m pytest -q -p no:cacheprovider "$@"

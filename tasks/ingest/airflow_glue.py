@@ -1,0 +1,72 @@
+"""Plain, JSON-in/JSON-out wrappers of the ingest stage for orchestrators (XCom carries only these dicts).
+
+No Airflow import here: the DAG calls these, the CLI and Python users call ``run_ingest`` directly, and all
+of them end in the same ``ingest_shard`` / ``run_dedup``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.ingest.config import FilterConfig, IngestConfig
+from tasks.ingest.dedup import run_dedup
+from tasks.ingest.discover import InputFile, discover, newest_snapshot
+from tasks.ingest.shard import ShardSpec, ingest_shard
+from tasks.ingest.stage import summarise
+
+
+def config_from_params(params: dict[str, Any], default_store: str) -> IngestConfig:
+    import os
+
+    source = params.get("input") or os.environ.get("QUARRY_CRAWL_ROOT", "")
+    if not source:
+        raise ValueError("no input: set the 'input' param or $QUARRY_CRAWL_ROOT")
+    filters: dict[str, Any] = {"min_language_score": float(params.get("min_language_score") or 0.0)}
+    if params.get("languages"):
+        filters["languages"] = tuple(params["languages"])
+    return IngestConfig(
+        input=newest_snapshot(source),
+        store=params.get("store") or default_store,
+        snapshot=params.get("snapshot") or None,
+        filters=FilterConfig(**filters),
+        workers=0,
+    )
+
+
+def plan_batches(params: dict[str, Any], default_store: str) -> list[dict[str, Any]]:
+    config = config_from_params(params, default_store)
+    found = discover(config.input, config.snapshot)
+    size = int(params.get("batch_size") or 4)
+    files = [f.__dict__ for f in found.files]
+    return [
+        {"config": config.model_dump(mode="json"), "snapshot": found.snapshot, "files": files[i : i + size]}
+        for i in range(0, len(files), size)
+    ]
+
+
+def ingest_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    config = IngestConfig.model_validate(batch["config"])
+    stats = [ingest_shard(ShardSpec(InputFile(**f), batch["snapshot"], config)) for f in batch["files"]]
+    result = summarise(batch["snapshot"], stats)
+    return {
+        "config": batch["config"],
+        "snapshot": batch["snapshot"],
+        "shards": result.shards,
+        "documents": result.documents,
+        "counts": result.counts,
+    }
+
+
+def dedup_snapshot(results: list[dict[str, Any]]) -> dict[str, Any]:
+    if not results:
+        raise ValueError("no ingest batches ran")
+    config = IngestConfig.model_validate(results[0]["config"])
+    snapshot = results[0]["snapshot"]
+    dedup = run_dedup(config.store, snapshot, config.dedup)
+    return {
+        "store": config.store,
+        "snapshot": snapshot,
+        "shards": sum(r["shards"] for r in results),
+        "documents": sum(r["documents"] for r in results),
+        "dedup": dedup.as_dict(),
+    }

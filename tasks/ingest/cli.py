@@ -1,0 +1,89 @@
+"""CLI: ``quarry ingest``, ``quarry dedup``, ``quarry sample-snapshot``, ``quarry eval-extraction``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from tasks.progress import print_summary
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("ingest", help="crawl snapshot (WARC/WET/JSONL) -> documents/ + attributes/")
+    p.add_argument("input", help="snapshot root (Common Crawl layout), flat folder or file; local or s3://")
+    p.add_argument("--snapshot", help="snapshot id (default: from crawl-data/<id>/ or the folder name)")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (0: run in this process)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    p.add_argument("--no-dedup", action="store_true", help="skip the snapshot-wide dedup")
+    p.add_argument("--filters", help="comma-separated filters to run (default: all)")
+    p.add_argument("--languages", help="comma-separated ISO codes to keep (default: any)")
+    p.add_argument("--min-language-score", type=float, default=0.0)
+    p.add_argument("--max-page-bytes", type=int, default=10 * 1024 * 1024)
+    p.set_defaults(func=_ingest)
+
+    d = sub.add_parser("dedup", help="(re)run exact + MinHash dedup of an ingested snapshot")
+    d.add_argument("snapshot")
+    d.set_defaults(func=_dedup)
+
+    s = sub.add_parser("sample-snapshot", help="wrap the trafilatura eval pages into a CC-layout WARC snapshot")
+    s.add_argument("out", help="output folder (crawl-data/<snapshot>/... is created inside)")
+    s.add_argument("--shared-data", default="../shared/data")
+    s.add_argument("--snapshot", default=None)
+    s.add_argument("--repeat", type=int, default=1, help="write the pages N times (benchmarks)")
+    s.set_defaults(func=_sample)
+
+    e = sub.add_parser("eval-extraction", help="score extraction against evaldata.json must/must-not snippets")
+    e.add_argument("snapshot")
+    e.add_argument("evaldata", help="path of evaldata.json (written by sample-snapshot)")
+    e.set_defaults(func=_eval)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from tasks.ingest import ExtractSettings, FilterConfig, IngestConfig, run_ingest
+
+    filters: dict[str, Any] = {"min_language_score": args.min_language_score}
+    if args.filters:
+        filters["enabled"] = tuple(f.strip() for f in args.filters.split(",") if f.strip())
+    if args.languages:
+        filters["languages"] = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+    config = IngestConfig(
+        input=args.input,
+        store=args.store,
+        snapshot=args.snapshot,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        filters=FilterConfig(**filters),
+        extract=ExtractSettings(max_page_bytes=args.max_page_bytes),
+    )
+    result = run_ingest(config, dedup=not args.no_dedup)
+    print_summary(f"ingest {result.snapshot}", result.summary())
+    if result.filter_drops:
+        print_summary("drops by filter rule", dict(sorted(result.filter_drops.items(), key=lambda kv: -kv[1])))
+    return 0
+
+
+def _dedup(args: argparse.Namespace) -> int:
+    from tasks.ingest import DedupConfig, run_dedup
+
+    result = run_dedup(args.store, args.snapshot, DedupConfig())
+    print_summary(f"dedup {args.snapshot}", result.as_dict())
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from tasks.ingest.sample_snapshot import DEFAULT_SNAPSHOT, make_sample_snapshot
+
+    files = make_sample_snapshot(Path(args.shared_data), args.out, args.snapshot or DEFAULT_SNAPSHOT, repeat=args.repeat)
+    print_summary("sample snapshot", {"files": len(files), "first": files[0] if files else "-"})
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tasks.ingest.evaluate import evaluate_extraction
+
+    report = evaluate_extraction(args.store, args.snapshot, args.evaldata)
+    print_summary(f"extraction quality {args.snapshot}", report.as_dict())
+    print(json.dumps(report.as_dict()))
+    return 0

@@ -1,0 +1,91 @@
+"""Extraction quality of an ingested snapshot against trafilatura's ``evaldata.json`` snippets.
+
+A page passes when every must-snippet is in its extracted text and no must-not snippet is. Extraction is
+judged on every document the ingest produced from the page, kept or removed by the quality filters (filters
+are a separate decision from extraction). Language is checked where the site's country implies it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from tasks.storage import Store, list_files, read_json, read_parquet
+
+_WS = re.compile(r"\s+")
+_TLD_LANGUAGE = {"de": "de", "at": "de", "fr": "fr", "it": "it", "pl": "pl", "br": "pt", "es": "es", "nl": "nl", "jp": "ja"}
+
+
+def _norm(text: str) -> str:
+    return _WS.sub(" ", text).strip().lower()
+
+
+@dataclass(frozen=True)
+class ExtractionReport:
+    pages: int
+    found: int
+    passed: int
+    must_recall: float
+    must_not_clean: float
+    language_checked: int
+    language_correct: int
+
+    @property
+    def pass_share(self) -> float:
+        return self.passed / self.found if self.found else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "pass_share": round(self.pass_share, 4)}
+
+
+def _texts(store: Store, snapshot: str) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    sources = [store.documents(snapshot), store.path("removed", snapshot)]
+    for directory in sources:
+        for url in list_files(directory, (".parquet",)):
+            table: pa.Table = read_parquet(url, columns=["url", "text", "language"])
+            for page, text, lang in zip(
+                table.column("url").to_pylist(), table.column("text").to_pylist(), table.column("language").to_pylist(),
+                strict=True,
+            ):
+                out.setdefault(page, (text, lang))
+    return out
+
+
+def evaluate_extraction(store_root: str, snapshot: str, evaldata_url: str) -> ExtractionReport:
+    evaldata: dict[str, dict[str, Any]] = read_json(evaldata_url)
+    texts = _texts(Store(store_root), snapshot)
+    found = passed = must_total = must_hit = not_total = not_clean = lang_checked = lang_ok = 0
+    for url, info in evaldata.items():
+        if url not in texts:
+            continue
+        found += 1
+        text, language = texts[url]
+        norm = _norm(text)
+        must = [_norm(s) for s in info.get("with", []) if s.strip()]
+        must_not = [_norm(s) for s in info.get("without", []) if s.strip()]
+        hits = sum(s in norm for s in must)
+        clean = sum(s not in norm for s in must_not)
+        must_total += len(must)
+        must_hit += hits
+        not_total += len(must_not)
+        not_clean += clean
+        if hits == len(must) and clean == len(must_not):
+            passed += 1
+        host = re.sub(r"^https?://", "", url).split("/", 1)[0].split(":")[0]
+        expected = _TLD_LANGUAGE.get(host.rsplit(".", 1)[-1])
+        if expected:
+            lang_checked += 1
+            lang_ok += language == expected
+    return ExtractionReport(
+        pages=len(evaldata),
+        found=found,
+        passed=passed,
+        must_recall=must_hit / must_total if must_total else 0.0,
+        must_not_clean=not_clean / not_total if not_total else 0.0,
+        language_checked=lang_checked,
+        language_correct=lang_ok,
+    )

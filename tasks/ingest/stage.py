@@ -1,0 +1,86 @@
+"""The ingest stage: plan shards, run them on Dask, then deduplicate the snapshot."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.ingest.config import IngestConfig
+from tasks.ingest.dedup import DedupResult, run_dedup
+from tasks.ingest.discover import discover
+from tasks.ingest.shard import ShardSpec, ingest_shard
+from tasks.runner import ClusterConfig, run_shards
+from tasks.storage import Store, write_json_atomic
+
+
+@dataclass
+class IngestResult:
+    snapshot: str
+    shards: int
+    shards_skipped: int
+    documents: int
+    tokens: int
+    counts: dict[str, int]
+    filter_drops: dict[str, int]
+    dedup: DedupResult | None
+    ignored_files: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        rows: dict[str, Any] = {
+            "snapshot": self.snapshot,
+            "shards": self.shards,
+            "shards already done": self.shards_skipped,
+            "records read": self.counts.get("records", 0),
+            "documents kept": self.documents,
+            "tokens kept": self.tokens,
+            "removed by filters": self.counts.get("removed", 0),
+            "quarantined records": self.counts.get("quarantined", 0),
+            "skipped records": sum(v for k, v in self.counts.items() if k.startswith("skipped:")),
+            "ignored files": len(self.ignored_files),
+        }
+        if self.dedup is not None:
+            rows["exact duplicates"] = self.dedup.exact_duplicates
+            rows["fuzzy duplicates"] = self.dedup.fuzzy_duplicates
+        return rows
+
+
+def plan_shards(config: IngestConfig) -> list[ShardSpec]:
+    found = discover(config.input, config.snapshot)
+    return [ShardSpec(f, found.snapshot, config) for f in found.files]
+
+
+def run_ingest(config: IngestConfig, dedup: bool = True) -> IngestResult:
+    """Ingest every file of the snapshot (skipping completed shards), then dedup the snapshot."""
+    found = discover(config.input, config.snapshot)
+    specs = [ShardSpec(f, found.snapshot, config) for f in found.files]
+    cluster = ClusterConfig(address=config.scheduler, n_workers=config.workers)
+    if cluster.address is None:
+        cluster = ClusterConfig.from_env(config.workers)
+    results = run_shards(
+        ingest_shard, specs, names=[s.file.shard for s in specs], cluster=cluster, description="ingest"
+    )
+    result = summarise(found.snapshot, results)
+    result.ignored_files = found.ignored
+    if dedup:
+        result.dedup = run_dedup(config.store, found.snapshot, config.dedup)
+    write_json_atomic(Store(config.store).path("stats", "ingest", found.snapshot, "_summary.json"), result.summary())
+    return result
+
+
+def summarise(snapshot: str, shard_stats: list[dict[str, Any]]) -> IngestResult:
+    counts: Counter[str] = Counter()
+    drops: Counter[str] = Counter()
+    for stats in shard_stats:
+        counts.update(stats.get("counts", {}))
+        drops.update(stats.get("filters", {}).get("dropped", {}))
+    return IngestResult(
+        snapshot=snapshot,
+        shards=len(shard_stats),
+        shards_skipped=sum(1 for s in shard_stats if s.get("skipped_done")),
+        documents=sum(int(s.get("documents", 0)) for s in shard_stats),
+        tokens=sum(int(s.get("tokens", 0)) for s in shard_stats),
+        counts=dict(counts),
+        filter_drops=dict(drops),
+        dedup=None,
+    )

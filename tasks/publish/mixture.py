@@ -1,0 +1,224 @@
+"""Reading a mixture from the store (the mix stage's output) and materialising its documents.
+
+The mix stage writes, under ``Store.mixtures(name)``::
+
+    summary.json           {"name", "mode" ("quadmix"|"regmix"), "parameters": {...}, "seed",
+                            "domains": {domain: {"tokens", "proportion", "tokens_before", "proportion_before"}},
+                            "lineage": {"snapshots", "stage_versions", "rater_versions", "model_version",
+                                        "sweep_id"}}          (every key optional)
+    **/*.parquet           one row per selected document: id (string), snapshot (string), shard (string),
+                           repetitions (integer >= 0; the mix stage has already resolved "a.b" draws);
+                           optional: domain (string), n_tokens (int64)
+
+Publication joins these rows back to ``documents/<snapshot>/<shard>.parquet`` (text, url, n_tokens) and to the
+``scores`` attribute set (domain, model_version) when the mixture rows carry no domain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.storage import Store, exists, list_files, read_json, read_parquet, validate_name
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("id", "snapshot", "shard", "repetitions")
+UNKNOWN_DOMAIN = "unknown"
+SUMMARY = "summary.json"
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("url", pa.string()),
+        ("snapshot", pa.string()),
+        ("domain", pa.string()),
+        ("n_tokens", pa.int64()),
+        ("repetitions", pa.int32()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class MixtureInput:
+    """The mixture as the mix stage left it: selected rows plus its summary."""
+
+    name: str
+    rows: pa.Table  # id, snapshot, shard, repetitions (int64) [, domain]
+    summary: dict[str, Any]
+    files: tuple[str, ...]
+    zero_repetition_rows: int
+
+
+@dataclass(frozen=True)
+class SourceShardTask:
+    store_root: str
+    snapshot: str
+    shard: str
+    rows: pa.Table  # id, repetitions [, domain]
+
+
+@dataclass(frozen=True)
+class SourceShardResult:
+    table: pa.Table  # OUTPUT_SCHEMA
+    missing: int
+    model_versions: tuple[str, ...] = field(default_factory=tuple)
+
+
+def load_mixture(store: Store, name: str) -> MixtureInput:
+    """Read the mixture rows and summary; raise a clear error when the folder is missing or malformed."""
+    root = store.mixtures(validate_name(name, "mixture name"))
+    files = tuple(
+        f for f in list_files(root, (".parquet",)) if not any(p.startswith((".", "_")) for p in f.split("/")[-2:])
+    )
+    if not files:
+        raise FileNotFoundError(f"no mixture at {root} (expected *.parquet rows and {SUMMARY}; run the mix stage)")
+    summary_url = f"{root}/{SUMMARY}"
+    summary: dict[str, Any] = {}
+    if exists(summary_url):
+        loaded = read_json(summary_url)
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{summary_url} is not a JSON object")
+        summary = loaded
+    tables = []
+    for url in files:
+        table = read_parquet(url)
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+        if missing:
+            raise ValueError(f"{url}: mixture rows lack column(s) {missing} (need {list(REQUIRED_COLUMNS)})")
+        columns = [*REQUIRED_COLUMNS, *(["domain"] if "domain" in table.column_names else [])]
+        table = table.select(columns)
+        tables.append(_normalise(table, url))
+    rows = pa.concat_tables(tables, promote_options="default")
+    positive = pc.greater(rows["repetitions"], 0)
+    zero = len(rows) - int(pc.sum(positive).as_py() or 0)
+    rows = rows.filter(positive)
+    if len(rows) == 0:
+        raise ValueError(f"mixture {name!r} selects no document (every row has repetitions == 0)")
+    return MixtureInput(name=name, rows=rows, summary=summary, files=files, zero_repetition_rows=zero)
+
+
+def _normalise(table: pa.Table, url: str) -> pa.Table:
+    reps = table["repetitions"]
+    if pa.types.is_floating(reps.type):
+        filled = pc.fill_null(reps, 0.0)
+        if not pc.all(pc.equal(filled, pc.floor(filled))).as_py():
+            raise ValueError(
+                f"{url}: repetitions must be whole numbers; the mix stage resolves 'a.b' into a or a+1"
+            )
+        reps = filled
+    elif not pa.types.is_integer(reps.type):
+        raise ValueError(f"{url}: repetitions has type {reps.type}, expected an integer")
+    reps = pc.fill_null(pc.cast(reps, pa.int64()), 0)
+    if pc.any(pc.less(reps, 0)).as_py():
+        raise ValueError(f"{url}: negative repetitions")
+    columns = {
+        "id": pc.cast(table["id"], pa.string()),
+        "snapshot": pc.cast(table["snapshot"], pa.string()),
+        "shard": pc.cast(table["shard"], pa.string()),
+        "repetitions": reps,
+    }
+    if "domain" in table.column_names:
+        columns["domain"] = pc.cast(table["domain"], pa.string())
+    if pc.any(pc.is_null(columns["id"])).as_py():
+        raise ValueError(f"{url}: null document id")
+    return pa.table(columns)
+
+
+def source_shard_tasks(store: Store, mixture: MixtureInput) -> list[SourceShardTask]:
+    """One task per (snapshot, shard) the mixture draws from, with that shard's rows (ids summed)."""
+    rows = mixture.rows.sort_by([("snapshot", "ascending"), ("shard", "ascending"), ("id", "ascending")])
+    groups = rows.group_by(["snapshot", "shard"], use_threads=False).aggregate([([], "count_all")])
+    has_domain = "domain" in rows.column_names
+    tasks = []
+    offset = 0
+    for snapshot, shard, count in zip(
+        groups["snapshot"].to_pylist(), groups["shard"].to_pylist(), groups["count_all"].to_pylist(), strict=True
+    ):
+        part = rows.slice(offset, count)
+        offset += count
+        validate_name(str(snapshot), "snapshot")
+        validate_name(str(shard), "shard")
+        aggregations: list[tuple[str, str]] = [("repetitions", "sum")]
+        if has_domain:
+            aggregations.append(("domain", "max"))
+        grouped = part.group_by(["id"], use_threads=False).aggregate(aggregations)
+        renamed = {"repetitions_sum": "repetitions", "domain_max": "domain"}
+        grouped = grouped.rename_columns([renamed.get(c, c) for c in grouped.column_names])
+        tasks.append(SourceShardTask(store.root, str(snapshot), str(shard), grouped))
+    return tasks
+
+
+def materialise_source_shard(task: SourceShardTask) -> SourceShardResult:
+    """Join one source shard's selected ids to their text and domain (runs on a Dask worker or in-process)."""
+    store = Store(task.store_root)
+    doc_url = store.document_shard(task.snapshot, task.shard)
+    wanted = task.rows
+    if not exists(doc_url):
+        log.warning("mixture references missing documents shard %s (%d rows)", doc_url, len(wanted))
+        return SourceShardResult(table=OUTPUT_SCHEMA.empty_table(), missing=len(wanted))
+    docs = read_parquet(doc_url, columns=["id", "url", "text", "n_tokens"])
+    positions = pc.index_in(wanted["id"], value_set=docs["id"])
+    found = pc.is_valid(positions)
+    missing = len(wanted) - int(pc.sum(found).as_py() or 0)
+    wanted = wanted.filter(found)
+    positions = positions.filter(found)
+    picked = docs.take(positions)
+
+    model_versions: tuple[str, ...] = ()
+    if "domain" in wanted.column_names:
+        domain = pc.fill_null(wanted["domain"], UNKNOWN_DOMAIN)
+    else:
+        domain, model_versions = _domains_from_scores(store, task, picked["id"])
+    table = pa.table(
+        {
+            "id": picked["id"],
+            "text": picked["text"],
+            "url": picked["url"],
+            "snapshot": pa.array([task.snapshot] * len(picked), pa.string()),
+            "domain": domain,
+            "n_tokens": pc.cast(picked["n_tokens"], pa.int64()),
+            "repetitions": pc.cast(wanted["repetitions"], pa.int32()),
+        },
+        schema=OUTPUT_SCHEMA,
+    )
+    return SourceShardResult(table=table, missing=missing, model_versions=model_versions)
+
+
+def _domains_from_scores(store: Store, task: SourceShardTask, ids: Any) -> tuple[Any, tuple[str, ...]]:
+    url = store.attribute_shard("scores", task.snapshot, task.shard)
+    if not exists(url):
+        return pa.array([UNKNOWN_DOMAIN] * len(ids), pa.string()), ()
+    scores = read_parquet(url)
+    if "domain" not in scores.column_names:
+        return pa.array([UNKNOWN_DOMAIN] * len(ids), pa.string()), ()
+    positions = pc.index_in(ids, value_set=scores["id"])
+    domain = pc.fill_null(pc.cast(scores["domain"].take(positions), pa.string()), UNKNOWN_DOMAIN)
+    versions: tuple[str, ...] = ()
+    if "model_version" in scores.column_names:
+        versions = tuple(sorted({str(v) for v in pc.unique(scores["model_version"]).to_pylist() if v}))
+    return domain, versions
+
+
+def summary_domains_before(summary: Mapping[str, Any]) -> dict[str, tuple[int | None, float | None]]:
+    """(tokens_before, proportion_before) per domain from the mix summary, where it gives them."""
+    out: dict[str, tuple[int | None, float | None]] = {}
+    domains = summary.get("domains")
+    if not isinstance(domains, Mapping):
+        return out
+    for domain, stats in domains.items():
+        if not isinstance(stats, Mapping):
+            continue
+        tokens = stats.get("tokens_before")
+        proportion = stats.get("proportion_before")
+        out[str(domain)] = (
+            int(tokens) if isinstance(tokens, int | float) else None,
+            float(proportion) if isinstance(proportion, int | float) else None,
+        )
+    return out

@@ -1,0 +1,441 @@
+"""A tiny object-store interface with the two primitives publication needs: create-if-absent and
+compare-and-swap. Two backends with the same semantics:
+
+* :class:`S3ObjectStore` (boto3): ``PutObject`` with ``If-None-Match: *`` (create only if absent) and
+  ``If-Match: <etag>`` (replace only if unchanged). A 412 means "someone else got there first".
+* :class:`LocalObjectStore` (a local directory, the embedded default): create-if-absent is ``link(2)`` of a
+  fully written temporary file onto the final name, which fails with ``EEXIST`` exactly like ``O_EXCL`` but
+  never exposes a partially written file; compare-and-swap holds an ``flock`` on a lock file while it compares
+  the current content's digest and ``os.replace``-s the new content in.
+
+Keys are always relative to the configured prefix and are built by this package only; every key segment is
+checked with :func:`tasks.storage.validate_name`, so nothing can be written outside the prefix.
+Credentials are never passed in code: boto3 reads them from its usual chain (environment, profile, IRSA).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.storage import validate_name
+
+log = logging.getLogger(__name__)
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class ObjectStoreError(RuntimeError):
+    """An object store could not do what was asked (not a lost race: those return False)."""
+
+
+class ObjectNotFound(ObjectStoreError, FileNotFoundError):
+    pass
+
+
+class ConditionalWritesUnsupported(ObjectStoreError):
+    """The S3 endpoint accepted a write that its precondition should have refused."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def check_key(key: str) -> str:
+    """A relative key made of validated segments (no '..', no '/' at either end, no empty segment)."""
+    if not key or key.startswith("/") or key.endswith("/"):
+        raise ValueError(f"invalid object key {key!r}")
+    for segment in key.split("/"):
+        validate_name(segment, "key segment")
+    return key
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ObjectStore(ABC):
+    """Objects under one prefix. ``url`` is the prefix as a URL (``s3://bucket/prefix`` or a local path)."""
+
+    url: str
+
+    def url_for(self, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{check_key(key)}"
+
+    @abstractmethod
+    def get(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        """Content and a version tag usable with :meth:`compare_and_swap`, or None if absent."""
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Unconditional, atomic (readers see the old object, nothing, or the whole new one)."""
+
+    @abstractmethod
+    def put_file(self, key: str, path: str, sha256: str) -> None:
+        """Upload a local file atomically, recording its sha256 as object metadata."""
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` with ``data`` only if it does not exist. False if it already existed."""
+
+    @abstractmethod
+    def compare_and_swap(self, key: str, data: bytes, expected_etag: str | None) -> bool:
+        """Replace ``key`` only if its current tag is ``expected_etag`` (None: only if absent)."""
+
+    @abstractmethod
+    def list_children(self, key_prefix: str) -> list[str]:
+        """Names of the immediate "directories" under ``key_prefix``."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def check_conditional_writes(self, scratch_prefix: str) -> None:
+        """Fail loudly on a backend that silently ignores preconditions (checked once per store)."""
+        return None
+
+
+# --------------------------------------------------------------------------------------------- local
+class LocalObjectStore(ObjectStore):
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.url = self.root
+
+    def _path(self, key: str) -> str:
+        path = os.path.join(self.root, *check_key(key).split("/"))
+        if os.path.commonpath([self.root, os.path.abspath(path)]) != self.root:  # defence in depth
+            raise ValueError(f"key {key!r} escapes {self.root}")
+        return path
+
+    def _tmp_beside(self, path: str) -> str:
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        return os.path.join(directory, f".tmp-{uuid.uuid4().hex}")
+
+    @staticmethod
+    def _write_synced(path: str, data: bytes) -> None:
+        with open(path, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def get(self, key: str) -> bytes:
+        try:
+            with open(self._path(key), "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise ObjectNotFound(self.url_for(key)) from None
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            data = self.get(key)
+        except ObjectNotFound:
+            return None
+        return data, sha256_hex(data)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            size = os.path.getsize(path)
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(size=size, etag="")
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        tmp = self._tmp_beside(path)
+        try:
+            self._write_synced(tmp, data)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def put_file(self, key: str, path: str, sha256: str) -> None:
+        dest = self._path(key)
+        tmp = self._tmp_beside(dest)
+        try:
+            shutil.copyfile(path, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            if sha256_file(tmp) != sha256:
+                raise ObjectStoreError(f"copy of {path} to {dest} does not match its sha256")
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        tmp = self._tmp_beside(path)
+        try:
+            self._write_synced(tmp, data)
+            try:
+                os.link(tmp, path)  # atomic, exclusive: EEXIST like O_CREAT|O_EXCL
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                return self._put_if_absent_excl(path, data)  # filesystems without hard links
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _put_if_absent_excl(self, path: str, data: bytes) -> bool:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True
+
+    @contextlib.contextmanager
+    def _locked(self, path: str) -> Iterator[None]:
+        lock = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")
+        os.makedirs(os.path.dirname(lock), exist_ok=True)
+        with open(lock, "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def compare_and_swap(self, key: str, data: bytes, expected_etag: str | None) -> bool:
+        path = self._path(key)
+        with self._locked(path):
+            current = self.get_with_etag(key)
+            current_etag = current[1] if current else None
+            if current_etag != expected_etag:
+                return False
+            self.put(key, data)
+            return True
+
+    def list_children(self, key_prefix: str) -> list[str]:
+        path = self._path(key_prefix)
+        try:
+            names = os.listdir(path)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if os.path.isdir(os.path.join(path, n)) and not n.startswith("."))
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(key))
+
+
+# --------------------------------------------------------------------------------------------- S3
+def s3_client() -> Any:
+    """A boto3 S3 client for the configured endpoint (``$QUARRY_S3_ENDPOINT_URL`` or ``$AWS_ENDPOINT_URL``);
+    credentials come from boto3's own chain, never from code."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = os.environ.get("QUARRY_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    config = Config(
+        s3={"addressing_style": "path"} if endpoint else {},
+        retries={"max_attempts": 5, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, config=config)
+
+
+def _error_code(exc: Exception) -> tuple[str, int]:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code, status
+
+
+def _is_precondition_failed(exc: Exception) -> bool:
+    code, status = _error_code(exc)
+    return status == 412 or code == "PreconditionFailed"
+
+
+def _is_conflict(exc: Exception) -> bool:
+    code, status = _error_code(exc)
+    return status == 409 or code == "ConditionalRequestConflict"
+
+
+def _is_not_found(exc: Exception) -> bool:
+    code, status = _error_code(exc)
+    return status == 404 or code in ("NoSuchKey", "NotFound", "404")
+
+
+class S3ObjectStore(ObjectStore):
+    _checked: set[str] = set()  # endpoints+buckets already probed for conditional writes (per process)
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise ValueError(f"invalid S3 bucket name {bucket!r}")
+        prefix = prefix.strip("/")
+        if prefix:
+            for segment in prefix.split("/"):
+                validate_name(segment, "S3 prefix segment")
+        self.bucket = bucket
+        self.prefix = prefix
+        self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        self.client = client if client is not None else s3_client()
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise ObjectNotFound(self.url_for(key)) from None
+            raise
+        return response["Body"].read()  # type: ignore[no-any-return]
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return response["Body"].read(), str(response["ETag"])
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        return ObjectInfo(
+            size=int(response["ContentLength"]),
+            etag=str(response.get("ETag", "")),
+            metadata={str(k).lower(): str(v) for k, v in (response.get("Metadata") or {}).items()},
+        )
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def put_file(self, key: str, path: str, sha256: str) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        # A multipart upload is invisible until it completes, so this is atomic too.
+        self.client.upload_file(
+            path,
+            self.bucket,
+            self._key(key),
+            ExtraArgs={"Metadata": {"sha256": sha256}},
+            Config=TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20),
+        )
+
+    def _conditional_put(self, key: str, data: bytes, **condition: str) -> bool:
+        for attempt in range(6):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+                return True
+            except Exception as exc:
+                if _is_precondition_failed(exc):
+                    return False
+                if _is_conflict(exc):  # a concurrent conditional write is in flight: let it settle, retry
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                raise
+        return False
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        return self._conditional_put(key, data, IfNoneMatch="*")
+
+    def compare_and_swap(self, key: str, data: bytes, expected_etag: str | None) -> bool:
+        if expected_etag is None:
+            return self.put_if_absent(key, data)
+        return self._conditional_put(key, data, IfMatch=expected_etag)
+
+    def list_children(self, key_prefix: str) -> list[str]:
+        base = self._key(key_prefix) + "/"
+        names: set[str] = set()
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=base, Delimiter="/"):
+            for common in page.get("CommonPrefixes") or []:
+                name = str(common["Prefix"])[len(base) :].strip("/")
+                if name:
+                    names.add(name)
+        return sorted(names)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def check_conditional_writes(self, scratch_prefix: str) -> None:
+        endpoint = str(getattr(self.client.meta, "endpoint_url", ""))
+        token = f"{endpoint}|{self.bucket}"
+        if token in S3ObjectStore._checked:
+            return
+        probe = f"{check_key(scratch_prefix)}/probe-{uuid.uuid4().hex}"
+        try:
+            if not self.put_if_absent(probe, b"1"):
+                raise ConditionalWritesUnsupported(f"fresh probe object {self.url_for(probe)} already existed")
+            if self.put_if_absent(probe, b"2"):
+                raise ConditionalWritesUnsupported(
+                    f"{endpoint or 'S3'} ignored If-None-Match on PutObject: refusing to publish, because two "
+                    "publishers could claim the same version there"
+                )
+            etag = self.head(probe)
+            if etag is not None and self.compare_and_swap(probe, b"3", '"not-the-etag"'):
+                raise ConditionalWritesUnsupported(f"{endpoint or 'S3'} ignored If-Match on PutObject")
+        finally:
+            with contextlib.suppress(Exception):
+                self.delete(probe)
+        S3ObjectStore._checked.add(token)
+
+
+def open_store(url: str) -> ObjectStore:
+    """An object store for ``s3://bucket[/prefix]``, ``file:///dir`` or a local directory path."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("a target URL is required (s3://bucket/prefix or a local directory)")
+    url = url.strip()
+    if url.startswith(("s3://", "s3a://")):
+        rest = url.split("://", 1)[1]
+        bucket, _, prefix = rest.partition("/")
+        if "@" in bucket or ":" in bucket:
+            raise ValueError("put no credentials or ports in an s3:// URL; use the environment")
+        return S3ObjectStore(bucket, prefix)
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    elif "://" in url:
+        raise ValueError(f"unsupported URL scheme in {url!r} (use s3:// or a local path)")
+    return LocalObjectStore(url)

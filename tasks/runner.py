@@ -1,0 +1,112 @@
+"""Run one function over many shards on Dask: a LocalCluster by default, an existing scheduler by address.
+
+Every stage that works shard by shard goes through :func:`run_shards`, so resumability, progress and failure
+handling are the same everywhere. The function must be idempotent per shard (stages check their completion
+markers themselves); a shard that raises is reported with its name and the others still finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tasks.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where shards run. ``address`` (or ``$QUARRY_DASK_SCHEDULER``) names an existing Dask scheduler;
+    without one a LocalCluster of ``n_workers`` single-threaded processes is started for the call.
+    ``n_workers=0`` runs in the calling process (used inside already-distributed Airflow tasks)."""
+
+    address: str | None = None
+    n_workers: int | None = None
+    memory_limit: str = "auto"
+
+    @classmethod
+    def from_env(cls, n_workers: int | None = None) -> ClusterConfig:
+        return cls(address=os.environ.get("QUARRY_DASK_SCHEDULER") or None, n_workers=n_workers)
+
+
+class ShardFailures(RuntimeError):
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  {k}: {v}" for k, v in failures.items())
+        super().__init__(f"{len(failures)} shard(s) failed:\n{lines}")
+
+
+@contextmanager
+def dask_client(config: ClusterConfig) -> Any:
+    from distributed import Client, LocalCluster
+
+    if config.address:
+        with Client(config.address) as client:
+            yield client
+        return
+    n = config.n_workers or min(os.cpu_count() or 1, 4)
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=config.memory_limit,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_shards(
+    func: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    names: Sequence[str] | None = None,
+    cluster: ClusterConfig | None = None,
+    description: str = "shards",
+) -> list[R]:
+    """Apply ``func`` to every item (one Dask task each) and return results in input order.
+
+    Raises :class:`ShardFailures` after all other shards finished if any shard raised.
+    """
+    cluster = cluster or ClusterConfig.from_env()
+    names = list(names) if names is not None else [str(i) for i in range(len(items))]
+    if not items:
+        return []
+    results: dict[int, R] = {}
+    failures: dict[str, str] = {}
+    if cluster.n_workers == 0 and not cluster.address:
+        with progress_bar(len(items), description) as advance:
+            for i, item in enumerate(items):
+                try:
+                    results[i] = func(item)
+                except Exception as exc:
+                    log.exception("shard %s failed", names[i])
+                    failures[names[i]] = f"{type(exc).__name__}: {exc}"
+                advance()
+    else:
+        from distributed import as_completed
+
+        with dask_client(cluster) as client, progress_bar(len(items), description) as advance:
+            futures = {client.submit(func, item, pure=False, key=f"{description}-{names[i]}-{os.getpid()}-{i}"): i
+                       for i, item in enumerate(items)}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as exc:
+                    log.error("shard %s failed: %s", names[i], exc)
+                    failures[names[i]] = f"{type(exc).__name__}: {exc}"
+                advance()
+    if failures:
+        raise ShardFailures(failures)
+    return [results[i] for i in range(len(items))]
