@@ -24,7 +24,8 @@ from common.config import default_store
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
     params={
         "input": Param(
-            "", type="string",
+            "",
+            type="string",
             description="crawl root (newest crawl-data/<snapshot> is taken), snapshot folder or file; local or s3://. "
             "Empty: $QUARRY_CRAWL_ROOT",
         ),

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 # Each module defines ``register(subparsers) -> None`` and sets ``func`` on its parser(s).
 STAGE_CLI_MODULES: tuple[str, ...] = (
     "tasks.ingest.cli",
+    "tasks.publish.cli",
+    "tasks.report.cli",
 )
 
 DEFAULT_STORE = "quarry-data"
@@ -35,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         code = args.func(args)
     except (FileNotFoundError, PermissionError, ValueError) as exc:

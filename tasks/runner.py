@@ -97,8 +97,10 @@ def run_shards(
         from distributed import as_completed
 
         with dask_client(cluster) as client, progress_bar(len(items), description) as advance:
-            futures = {client.submit(func, item, pure=False, key=f"{description}-{names[i]}-{os.getpid()}-{i}"): i
-                       for i, item in enumerate(items)}
+            futures = {
+                client.submit(func, item, pure=False, key=f"{description}-{names[i]}-{os.getpid()}-{i}"): i
+                for i, item in enumerate(items)
+            }
             for future in as_completed(futures):
                 i = futures[future]
                 try:

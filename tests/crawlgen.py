@@ -19,7 +19,11 @@ def wikitext_articles(shared_data: Path, limit: int = 50) -> list[tuple[str, lis
     out = []
     for title, body in zip(parts[1::2], parts[2::2], strict=False):
         paras = [
-            p.strip().replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".").replace(" , ", ", ")
+            p.strip()
+            .replace(" @-@ ", "-")
+            .replace(" @,@ ", ",")
+            .replace(" @.@ ", ".")
+            .replace(" , ", ", ")
             .replace(" . ", ". ")
             for p in body.split("\n")
             if p.strip() and not p.strip().startswith("=")
@@ -60,5 +64,7 @@ def write_cc_snapshot(
         pages = [
             (f"https://{host}/wiki/{re.sub(r'[^A-Za-z0-9]+', '_', t)}", article_html(t, p)) for t, p in chunk
         ]
-        write_warc(snap / "segments" / f"1700000000.{f}" / "warc" / f"{snapshot}-{f:05d}.warc.gz", pages, snapshot)
+        write_warc(
+            snap / "segments" / f"1700000000.{f}" / "warc" / f"{snapshot}-{f:05d}.warc.gz", pages, snapshot
+        )
     return snap

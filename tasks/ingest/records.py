@@ -13,7 +13,7 @@ import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -88,19 +88,29 @@ def _read_warc(fh: IO[bytes], wet: bool) -> Iterator[Item]:
     while True:
         last_good: int | None = None
         failed: Exception | None = None
+        held: Item | None = None  # the newest record waits until we know its gzip member is complete
         try:
             fh.seek(start)
-            for rec in ArchiveIterator(fh, parse_http=not wet, max_content_length=None, min_content_length=None):
+            for rec in ArchiveIterator(
+                fh, parse_http=not wet, max_content_length=None, min_content_length=None
+            ):
+                if held is not None:
+                    yield held
                 last_good = rec.stream_pos
-                yield _convert(rec, wet)
+                held = _convert(rec, wet)
         except (OSError, ValueError) as exc:
             failed = exc
         if failed is None:
             if compressed and last_good is not None:
                 tail = _truncated_member(fh, last_good)
                 if tail:
-                    yield Bad(last_good, "truncated_gzip", tail)
+                    url = held.url if isinstance(held, Record | Bad) else ""
+                    held = Bad(last_good, "truncated_gzip", tail, url)
+            if held is not None:
+                yield held
             return
+        if held is not None:
+            yield held
         # The record after the last good one is broken: quarantine it and resume at the next member.
         bad_at = _next_magic(fh, (last_good + 1) if last_good is not None else start, magic)
         if bad_at is None:
@@ -125,7 +135,11 @@ def _next_magic(fh: IO[bytes], pos: int, magic: bytes, chunk: int = 1 << 20) -> 
         idx = data.find(magic)
         while idx != -1:
             # For plain WARC, a header must start a line.
-            if magic == GZIP_MAGIC or idx == 0 and base - len(carry) == 0 or (idx > 0 and data[idx - 1 : idx] == b"\n"):
+            if (
+                magic == GZIP_MAGIC
+                or (idx == 0 and base - len(carry) == 0)
+                or (idx > 0 and data[idx - 1 : idx] == b"\n")
+            ):
                 return base - len(carry) + idx
             idx = data.find(magic, idx + 1)
         carry = data[-(len(magic) - 1) :]
@@ -157,6 +171,8 @@ def _convert(rec: object, wet: bool) -> Item:
     url = headers.get("WARC-Target-URI") or ""
     if not rtype & _WANTED:
         return Skipped(offset, str(rtype))
+    if url.startswith(("dns:", "whois:")):  # Heritrix DNS/WHOIS lookups: normal crawl bookkeeping
+        return Skipped(offset, url.split(":", 1)[0])
     if rtype == WarcRecordType.response and not rec.is_http:
         return Bad(offset, "no_http_headers", "response record without a parseable HTTP header", url)
     body = rec.reader.read()
@@ -177,7 +193,7 @@ def _convert(rec: object, wet: bool) -> Item:
 
 def _read_jsonl(url: str) -> Iterator[Item]:
     with open_input(url) as raw:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if url.endswith(".gz") else raw
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if url.endswith(".gz") else raw  # type: ignore[assignment]
         offset = 0
         try:
             for line in stream:
@@ -191,11 +207,21 @@ def _read_jsonl(url: str) -> Iterator[Item]:
                     yield Bad(here, "invalid_json", str(exc), payload_head=line[:4096])
                     continue
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                    yield Bad(here, "no_text_field", "JSON object without a string 'text'", payload_head=line[:4096])
+                    yield Bad(
+                        here, "no_text_field", "JSON object without a string 'text'", payload_head=line[:4096]
+                    )
                     continue
-                meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+                meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
                 page = obj.get("url") or meta.get("url") or obj.get("id") or ""
                 when = obj.get("timestamp") or obj.get("created") or meta.get("timestamp") or ""
-                yield Record(str(page), here, "jsonl", obj["text"].encode("utf-8", "surrogatepass"), None, "utf-8", str(when))
+                yield Record(
+                    str(page),
+                    here,
+                    "jsonl",
+                    obj["text"].encode("utf-8", "surrogatepass"),
+                    None,
+                    "utf-8",
+                    str(when),
+                )
         except (OSError, EOFError, zlib.error) as exc:
             yield Bad(offset, "truncated_gzip", f"{type(exc).__name__}: {exc}")

@@ -16,6 +16,7 @@ import tarfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tasks.storage import join, validate_name, write_bytes_atomic, write_json_atomic
 
@@ -39,7 +40,7 @@ def load_eval_pages(shared_data: Path) -> list[EvalPage]:
     if not tarball.is_file():
         raise FileNotFoundError(f"trafilatura evaluation pages not found: {tarball}")
     pages: dict[str, bytes] = {}
-    meta: dict[str, dict[str, object]] = {}
+    meta: dict[str, dict[str, Any]] = {}
     with tarfile.open(tarball, "r:xz") as tar:
         for member in tar:
             if not member.isfile():
@@ -58,7 +59,13 @@ def load_eval_pages(shared_data: Path) -> list[EvalPage]:
         file = str(info.get("file", ""))
         if file in pages:
             out.append(
-                EvalPage(url, file, pages[file], tuple(info.get("with", []) or []), tuple(info.get("without", []) or []))  # type: ignore[arg-type]
+                EvalPage(
+                    url,
+                    file,
+                    pages[file],
+                    tuple(str(x) for x in info.get("with") or []),
+                    tuple(str(x) for x in info.get("without") or []),
+                )
             )
     return out
 

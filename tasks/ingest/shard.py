@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 from tasks.ingest import minhash
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.discover import InputFile
-from tasks.ingest.extract import ExtractionError, html_to_text, looks_binary, plain_to_text
+from tasks.ingest.extract import ExtractionError, check_textual, html_to_text, plain_to_text
 from tasks.ingest.filters import FilterPipeline, TextView, heuristic_attributes
 from tasks.ingest.langid import identify
 from tasks.ingest.records import Bad, Record, Skipped, read_file
@@ -102,9 +102,9 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
     markers = CompletionMarkers(store.markers(STAGE, spec.snapshot))
     stats_url = store.stats_shard(STAGE, spec.snapshot, shard)
     if markers.is_done(shard):
-        stats = read_json(stats_url)
-        assert isinstance(stats, dict)
-        return {**stats, "skipped_done": True}
+        previous = read_json(stats_url)
+        assert isinstance(previous, dict)
+        return {**previous, "skipped_done": True}
 
     started = time.perf_counter()
     cfg = spec.config
@@ -112,7 +112,7 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
     pipeline = FilterPipeline(cfg.filters.build())
     language_filter = cfg.filters.language_filter()
     counts: Counter[str] = Counter()
-    timings: Counter[str] = Counter()
+    timings: defaultdict[str, float] = defaultdict(float)
 
     docs: dict[str, list[Any]] = {name: [] for name in DOCUMENT_SCHEMA.names}
     removed: dict[str, list[Any]] = {name: [] for name in REMOVED_SCHEMA.names}
@@ -126,7 +126,9 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         counts["quarantined"] += 1
         counts[f"quarantined:{reason}"] += 1
         for key, value in zip(
-            QUARANTINE_SCHEMA.names, (spec.file.url, offset, url, reason, detail[:2000], head[:4096]), strict=True
+            QUARANTINE_SCHEMA.names,
+            (spec.file.url, offset, url, reason, detail[:2000], head[:4096]),
+            strict=True,
         ):
             quarantine[key].append(value)
 
@@ -152,9 +154,7 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
             if rec.source == "warc":
-                binary = looks_binary(rec.payload, rec.content_type)
-                if binary:
-                    raise ExtractionError("binary_content", binary)
+                check_textual(rec.payload, rec.content_type)
                 text = html_to_text(rec.payload, rec.charset, extract_cfg)
             else:
                 text = plain_to_text(rec.payload, rec.charset, extract_cfg)
@@ -162,7 +162,9 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
             quarantine_row(rec.offset, rec.url, exc.reason, exc.detail, rec.payload[:4096])
             continue
         except Exception as exc:  # a parser bug on one page must not lose the shard
-            quarantine_row(rec.offset, rec.url, "extraction_failed", f"{type(exc).__name__}: {exc}", rec.payload[:4096])
+            quarantine_row(
+                rec.offset, rec.url, "extraction_failed", f"{type(exc).__name__}: {exc}", rec.payload[:4096]
+            )
             continue
         t1 = time.perf_counter()
         timings["extract"] += t1 - t0
@@ -188,8 +190,18 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         for key, value in zip(
             DOCUMENT_SCHEMA.names,
             (
-                doc_id, rec.url, spec.snapshot, spec.file.url, rec.offset, rec.source, text, language, score,
-                len(text), count_tokens(text), rec.fetch_time,
+                doc_id,
+                rec.url,
+                spec.snapshot,
+                spec.file.url,
+                rec.offset,
+                rec.source,
+                text,
+                language,
+                score,
+                len(text),
+                count_tokens(text),
+                rec.fetch_time,
             ),
             strict=True,
         ):
@@ -214,7 +226,9 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
     sig_table = pa.table(
         {
             "id": doc_table.column("id"),
-            "exact_hash": pa.array(np.asarray(exact, dtype=np.uint64)[order] if exact else [], type=pa.uint64()),
+            "exact_hash": pa.array(
+                np.asarray(exact, dtype=np.uint64)[order] if exact else [], type=pa.uint64()
+            ),
             "signature": pa.FixedSizeListArray.from_arrays(flat, cfg.dedup.num_perm),
         }
     )

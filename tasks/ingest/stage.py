@@ -64,7 +64,9 @@ def run_ingest(config: IngestConfig, dedup: bool = True) -> IngestResult:
     result.ignored_files = found.ignored
     if dedup:
         result.dedup = run_dedup(config.store, found.snapshot, config.dedup)
-    write_json_atomic(Store(config.store).path("stats", "ingest", found.snapshot, "_summary.json"), result.summary())
+    write_json_atomic(
+        Store(config.store).path("stats", "ingest", found.snapshot, "_summary.json"), result.summary()
+    )
     return result
 
 

@@ -48,13 +48,17 @@ class Store:
         return join(self.documents(snapshot), f"{validate_name(shard, 'shard')}.parquet")
 
     def attributes(self, name: str, snapshot: str) -> str:
-        return self.path("attributes", validate_name(name, "attribute set"), validate_name(snapshot, "snapshot"))
+        return self.path(
+            "attributes", validate_name(name, "attribute set"), validate_name(snapshot, "snapshot")
+        )
 
     def attribute_shard(self, name: str, snapshot: str, shard: str) -> str:
         return join(self.attributes(name, snapshot), f"{validate_name(shard, 'shard')}.parquet")
 
     def removed_shard(self, snapshot: str, shard: str) -> str:
-        return self.path("removed", validate_name(snapshot, "snapshot"), f"{validate_name(shard, 'shard')}.parquet")
+        return self.path(
+            "removed", validate_name(snapshot, "snapshot"), f"{validate_name(shard, 'shard')}.parquet"
+        )
 
     def quarantine_shard(self, snapshot: str, shard: str) -> str:
         return self.path(

@@ -32,5 +32,6 @@ class CompletionMarkers:
 
     def done(self) -> set[str]:
         return {
-            url.rsplit("/", 1)[-1][: -len(".done")] for url in list_files(self.directory, (".done",), recursive=False)
+            url.rsplit("/", 1)[-1][: -len(".done")]
+            for url in list_files(self.directory, (".done",), recursive=False)
         }

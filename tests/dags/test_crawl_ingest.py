@@ -20,13 +20,17 @@ def test_crawl_ingest_dag_ingests_newest_snapshot(airflow_db: str, shared_data: 
     import crawl_ingest
 
     store = tmp_path / "store"
-    run = crawl_ingest.crawl_ingest_dag.test(run_conf={"input": str(root), "store": str(store), "batch_size": 2})
+    run = crawl_ingest.crawl_ingest_dag.test(
+        run_conf={"input": str(root), "store": str(store), "batch_size": 2}
+    )
     assert run.state == "success"
     shards = sorted((store / "documents" / "CC-MAIN-2026-20").glob("*.parquet"))
     assert len(shards) == 3  # the newest snapshot only, one shard per file
     assert not (store / "documents" / "CC-MAIN-2026-10").exists()
     kept = sum(pq.read_metadata(s).num_rows for s in shards)
-    removed = sum(pq.read_metadata(s).num_rows for s in (store / "removed" / "CC-MAIN-2026-20").glob("*.parquet"))
+    removed = sum(
+        pq.read_metadata(s).num_rows for s in (store / "removed" / "CC-MAIN-2026-20").glob("*.parquet")
+    )
     assert kept + removed == 6 and kept >= 5  # every page accounted for; encyclopedic text passes the filters
     dedup = sorted((store / "attributes" / "dedup" / "CC-MAIN-2026-20").glob("*.parquet"))
     assert [d.name for d in dedup] == [s.name for s in shards]
