@@ -21,6 +21,8 @@ os.environ.setdefault("QUARRY_PROGRESS", "0")
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["fixtures_s3"]
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

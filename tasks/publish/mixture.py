@@ -1,17 +1,17 @@
 """Reading a mixture from the store (the mix stage's output) and materialising its documents.
 
-The mix stage writes, under ``Store.mixtures(name)``::
+The format is the mix stage's (documented in :mod:`tasks.mix`), under ``Store.mixtures(name)``::
 
-    summary.json           {"name", "mode" ("quadmix"|"regmix"), "parameters": {...}, "seed",
-                            "domains": {domain: {"tokens", "proportion", "tokens_before", "proportion_before"}},
-                            "lineage": {"snapshots", "stage_versions", "rater_versions", "model_version",
-                                        "sweep_id"}}          (every key optional)
-    **/*.parquet           one row per selected document: id (string), snapshot (string), shard (string),
-                           repetitions (integer >= 0; the mix stage has already resolved "a.b" draws);
-                           optional: domain (string), n_tokens (int64)
+    documents/<snapshot>/<shard>.parquet   one row per selected document: id, snapshot, shard, domain,
+                                           n_tokens, repetitions (int, >= 1; "a.b" draws already resolved)
+    summary.json                           written last (its presence means the mixture is complete):
+                                           name, spec (the sampling function, with "kind"), seed, sweep_id,
+                                           snapshots, domains.<d>.{proportion, corpus_tokens,
+                                           corpus_proportion, ...}, proxy_comparison (optional)
 
-Publication joins these rows back to ``documents/<snapshot>/<shard>.parquet`` (text, url, n_tokens) and to the
-``scores`` attribute set (domain, model_version) when the mixture rows carry no domain.
+Only ``id``, ``snapshot``, ``shard`` and ``repetitions`` are required; ``domain`` is taken from the ``scores``
+attribute set when the rows lack it. Publication joins the rows back to ``documents/<snapshot>/<shard>.parquet``
+for the text, and reads the ``model_version`` of the ``scores`` attributes for the lineage.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 REQUIRED_COLUMNS = ("id", "snapshot", "shard", "repetitions")
 UNKNOWN_DOMAIN = "unknown"
 SUMMARY = "summary.json"
+ROWS_DIR = "documents"
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -72,20 +73,25 @@ class SourceShardResult:
 
 
 def load_mixture(store: Store, name: str) -> MixtureInput:
-    """Read the mixture rows and summary; raise a clear error when the folder is missing or malformed."""
+    """Read a complete mixture's rows and summary; raise a clear error when it is missing or malformed."""
     root = store.mixtures(validate_name(name, "mixture name"))
+    summary_url = f"{root}/{SUMMARY}"
+    if not exists(summary_url):
+        raise FileNotFoundError(
+            f"no complete mixture at {root}: {SUMMARY} is missing (run the mix stage, or let it finish)"
+        )
+    loaded = read_json(summary_url)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{summary_url} is not a JSON object")
+    summary: dict[str, Any] = loaded
+    rows_root = f"{root}/{ROWS_DIR}"
     files = tuple(
-        f for f in list_files(root, (".parquet",)) if not any(p.startswith((".", "_")) for p in f.split("/")[-2:])
+        f
+        for f in list_files(rows_root, (".parquet",))
+        if not any(p.startswith((".", "_")) for p in f[len(rows_root) :].split("/"))
     )
     if not files:
-        raise FileNotFoundError(f"no mixture at {root} (expected *.parquet rows and {SUMMARY}; run the mix stage)")
-    summary_url = f"{root}/{SUMMARY}"
-    summary: dict[str, Any] = {}
-    if exists(summary_url):
-        loaded = read_json(summary_url)
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{summary_url} is not a JSON object")
-        summary = loaded
+        raise FileNotFoundError(f"mixture {name!r} has no rows under {rows_root}/<snapshot>/<shard>.parquet")
     tables = []
     for url in files:
         table = read_parquet(url)
@@ -139,7 +145,10 @@ def source_shard_tasks(store: Store, mixture: MixtureInput) -> list[SourceShardT
     tasks = []
     offset = 0
     for snapshot, shard, count in zip(
-        groups["snapshot"].to_pylist(), groups["shard"].to_pylist(), groups["count_all"].to_pylist(), strict=True
+        groups["snapshot"].to_pylist(),
+        groups["shard"].to_pylist(),
+        groups["count_all"].to_pylist(),
+        strict=True,
     ):
         part = rows.slice(offset, count)
         offset += count
@@ -171,11 +180,9 @@ def materialise_source_shard(task: SourceShardTask) -> SourceShardResult:
     positions = positions.filter(found)
     picked = docs.take(positions)
 
-    model_versions: tuple[str, ...] = ()
-    if "domain" in wanted.column_names:
-        domain = pc.fill_null(wanted["domain"], UNKNOWN_DOMAIN)
-    else:
-        domain, model_versions = _domains_from_scores(store, task, picked["id"])
+    domain, model_versions = _from_scores(store, task, picked["id"])
+    if "domain" in wanted.column_names:  # the domain the mix stage mixed it under wins
+        domain = pc.fill_null(pc.cast(wanted["domain"], pa.string()), UNKNOWN_DOMAIN)
     table = pa.table(
         {
             "id": picked["id"],
@@ -191,23 +198,26 @@ def materialise_source_shard(task: SourceShardTask) -> SourceShardResult:
     return SourceShardResult(table=table, missing=missing, model_versions=model_versions)
 
 
-def _domains_from_scores(store: Store, task: SourceShardTask, ids: Any) -> tuple[Any, tuple[str, ...]]:
+def _from_scores(store: Store, task: SourceShardTask, ids: Any) -> tuple[Any, tuple[str, ...]]:
+    """The ``scores`` domain of each id (``unknown`` without one) and the shard's scoring model versions."""
     url = store.attribute_shard("scores", task.snapshot, task.shard)
+    unknown = pa.array([UNKNOWN_DOMAIN] * len(ids), pa.string())
     if not exists(url):
-        return pa.array([UNKNOWN_DOMAIN] * len(ids), pa.string()), ()
+        return unknown, ()
     scores = read_parquet(url)
-    if "domain" not in scores.column_names:
-        return pa.array([UNKNOWN_DOMAIN] * len(ids), pa.string()), ()
-    positions = pc.index_in(ids, value_set=scores["id"])
-    domain = pc.fill_null(pc.cast(scores["domain"].take(positions), pa.string()), UNKNOWN_DOMAIN)
     versions: tuple[str, ...] = ()
     if "model_version" in scores.column_names:
         versions = tuple(sorted({str(v) for v in pc.unique(scores["model_version"]).to_pylist() if v}))
+    if "domain" not in scores.column_names:
+        return unknown, versions
+    positions = pc.index_in(ids, value_set=scores["id"])
+    domain = pc.fill_null(pc.cast(scores["domain"].take(positions), pa.string()), UNKNOWN_DOMAIN)
     return domain, versions
 
 
 def summary_domains_before(summary: Mapping[str, Any]) -> dict[str, tuple[int | None, float | None]]:
-    """(tokens_before, proportion_before) per domain from the mix summary, where it gives them."""
+    """(tokens, proportion) per domain in the scored corpus before mixing, from the mix summary
+    (``corpus_tokens`` / ``corpus_proportion``), where it gives them."""
     out: dict[str, tuple[int | None, float | None]] = {}
     domains = summary.get("domains")
     if not isinstance(domains, Mapping):
@@ -215,8 +225,8 @@ def summary_domains_before(summary: Mapping[str, Any]) -> dict[str, tuple[int | 
     for domain, stats in domains.items():
         if not isinstance(stats, Mapping):
             continue
-        tokens = stats.get("tokens_before")
-        proportion = stats.get("proportion_before")
+        tokens = stats.get("corpus_tokens", stats.get("tokens_before"))
+        proportion = stats.get("corpus_proportion", stats.get("proportion_before"))
         out[str(domain)] = (
             int(tokens) if isinstance(tokens, int | float) else None,
             float(proportion) if isinstance(proportion, int | float) else None,

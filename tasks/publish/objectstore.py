@@ -28,7 +28,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from tasks.storage import validate_name
 
@@ -255,8 +255,16 @@ class LocalObjectStore(ObjectStore):
         return sorted(n for n in names if os.path.isdir(os.path.join(path, n)) and not n.startswith("."))
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(key))
+            os.unlink(path)
+        directory = os.path.dirname(path)
+        while directory != self.root and os.path.commonpath([self.root, directory]) == self.root:
+            try:
+                os.rmdir(directory)  # only empty "directories" go, like prefixes on S3
+            except OSError:
+                break
+            directory = os.path.dirname(directory)
 
 
 # --------------------------------------------------------------------------------------------- S3
@@ -300,7 +308,7 @@ def _is_not_found(exc: Exception) -> bool:
 
 
 class S3ObjectStore(ObjectStore):
-    _checked: set[str] = set()  # endpoints+buckets already probed for conditional writes (per process)
+    _checked: ClassVar[set[str]] = set()  # endpoint+bucket pairs already probed (per process)
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
         if not _BUCKET.match(bucket) or ".." in bucket:
@@ -408,11 +416,13 @@ class S3ObjectStore(ObjectStore):
         probe = f"{check_key(scratch_prefix)}/probe-{uuid.uuid4().hex}"
         try:
             if not self.put_if_absent(probe, b"1"):
-                raise ConditionalWritesUnsupported(f"fresh probe object {self.url_for(probe)} already existed")
+                raise ConditionalWritesUnsupported(
+                    f"fresh probe object {self.url_for(probe)} already existed"
+                )
             if self.put_if_absent(probe, b"2"):
                 raise ConditionalWritesUnsupported(
-                    f"{endpoint or 'S3'} ignored If-None-Match on PutObject: refusing to publish, because two "
-                    "publishers could claim the same version there"
+                    f"{endpoint or 'S3'} ignored If-None-Match on PutObject: refusing to publish, "
+                    "because two publishers could claim the same version there"
                 )
             etag = self.head(probe)
             if etag is not None and self.compare_and_swap(probe, b"3", '"not-the-etag"'):

@@ -1,0 +1,49 @@
+"""What the ``publish_mixture`` DAG's task does, as plain Python (no Airflow import): Params and the
+triggering MIXTURE asset events in, a small JSON-able summary out (only names and URLs travel through XCom)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tasks.publish.cli import TARGET_ENV
+from tasks.publish.publisher import PublishConfig, publish_mixture
+from tasks.storage import join
+
+
+def resolve_config(
+    params: Mapping[str, Any], triggering_extras: Sequence[Mapping[str, Any]], default_store: str
+) -> PublishConfig:
+    """Params win; otherwise the newest triggering MIXTURE event's ``extra`` (``name``/``mixture``,
+    ``store``); the target defaults to ``$QUARRY_PUBLISH_URL``, then ``<store>/published``."""
+    latest_event: Mapping[str, Any] = triggering_extras[-1] if triggering_extras else {}
+    name = str(params.get("mixture") or latest_event.get("mixture") or latest_event.get("name") or "")
+    if not name:
+        raise ValueError("no mixture to publish: set the 'mixture' param, or trigger from a MIXTURE event")
+    store = str(params.get("store") or latest_event.get("store") or default_store)
+    target = str(params.get("target") or os.environ.get(TARGET_ENV) or join(store, "published"))
+    return PublishConfig(
+        store=store,
+        name=name,
+        target=target,
+        dry_run=bool(params.get("dry_run", False)),
+        report=bool(params.get("report", True)),
+    )
+
+
+def publish_from_params(
+    params: Mapping[str, Any], triggering_extras: Sequence[Mapping[str, Any]], default_store: str
+) -> dict[str, Any]:
+    result = publish_mixture(resolve_config(params, triggering_extras, default_store))
+    return {
+        "mixture": result.name,
+        "version": result.manifest.label,
+        "url": result.url,
+        "dry_run": result.dry_run,
+        "already_published": result.already_published,
+        "latest": result.latest_version,
+        "content_digest": result.manifest.content_digest,
+        "documents": result.manifest.totals.documents,
+        "tokens": result.manifest.totals.tokens,
+    }

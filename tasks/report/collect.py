@@ -1,0 +1,281 @@
+"""Fill :class:`ReportInputs` from a store, reading what the other stages leave there (every piece optional;
+a missing one leaves its panel "not available"):
+
+* ``mixtures/<name>/summary.json`` (mix stage): ``domains.<d>.proportion`` and ``corpus_proportion``,
+  ``sweep_id``, ``proxy_comparison`` (the quality-illusion report of :mod:`tasks.mix.illusion`).
+* ``attributes/scores/<snapshot>/<shard>.parquet``: ``domain`` and the criteria columns (``educational_value``,
+  ``professionalism``, ``readability``, ``reasoning``, ``cleanliness``), with ``attributes/dedup`` to leave
+  duplicates out of the pre-mixing pool.
+* ``sweeps/<id>/fit.json`` (sweep stage): ``oof`` (out-of-fold ``predicted``/``actual`` per run) and
+  ``spearman_heldout``; ``sweeps/<id>/report.json``: the quality-illusion report when the summary lacks it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.publish.manifest import Manifest
+from tasks.publish.mixture import MixtureInput, load_mixture
+from tasks.report.inputs import IllusionRow, ReportInputs, ScoreDistribution, SweepFit
+from tasks.storage import Store, exists, list_files, read_json, read_parquet
+
+log = logging.getLogger(__name__)
+
+CRITERIA = ("educational_value", "professionalism", "readability", "reasoning", "cleanliness")
+
+
+def collect_inputs(
+    store: Store,
+    name: str,
+    *,
+    manifest: Manifest | None = None,
+    sweep_id: str | None = None,
+    max_pool_rows: int = 200_000,
+) -> ReportInputs:
+    mixture = load_mixture(store, name)
+    summary = mixture.summary
+    notes: list[str] = []
+    pool, mixed = _scored_tables(store, mixture, max_pool_rows, notes)
+
+    domains_after: dict[str, float] | None = None
+    domains_before: dict[str, float] | None = None
+    if manifest is not None:
+        domains_after = manifest.proportions("domain")
+        given = {
+            k: v.proportion_before for k, v in manifest.domains.items() if v.proportion_before is not None
+        }
+        domains_before = dict(given) or None
+    summary_domains = summary.get("domains") if isinstance(summary.get("domains"), Mapping) else None
+    if domains_after is None and summary_domains:
+        domains_after = _proportions_from_summary(summary_domains, "proportion")
+    if domains_before is None and summary_domains:
+        domains_before = _proportions_from_summary(summary_domains, "corpus_proportion")
+    if domains_before is None and pool is not None and "domain" in pool.column_names:
+        domains_before = _token_shares(pool["domain"], pool["n_tokens"])
+    if domains_after is None and mixed is not None and "domain" in mixed.column_names:
+        weights = pc.multiply(mixed["n_tokens"], mixed["repetitions"])
+        domains_after = _token_shares(mixed["domain"], weights)
+
+    scores: list[ScoreDistribution] = []
+    if pool is not None and mixed is not None:
+        for criterion in CRITERIA:
+            if criterion in pool.column_names and criterion in mixed.column_names:
+                scores.append(
+                    ScoreDistribution.from_values(
+                        criterion,
+                        pc.cast(pool[criterion], pa.float64()).to_numpy(zero_copy_only=False),
+                        pc.cast(mixed[criterion], pa.float64()).to_numpy(zero_copy_only=False),
+                        after_weights=pc.cast(mixed["repetitions"], pa.float64()).to_numpy(
+                            zero_copy_only=False
+                        ),
+                    )
+                )
+
+    sweep_id = sweep_id or (manifest.lineage.sweep_id if manifest else None) or _sweep_from_summary(summary)
+    sweep, illusion_doc = _load_sweep(store, sweep_id, notes)
+    illusion = _illusion(summary.get("proxy_comparison")) or _illusion(illusion_doc)
+
+    if manifest is not None:
+        totals: dict[str, int | float | str] = dict(manifest.totals.model_dump())
+        lineage = {
+            k: v for k, v in manifest.lineage.model_dump(mode="json").items() if v not in (None, [], {})
+        }
+    else:
+        reps = pc.cast(mixture.rows["repetitions"], pa.int64())
+        totals = {"unique_documents": len(mixture.rows), "documents": int(pc.sum(reps).as_py() or 0)}
+        lineage = {
+            k: summary[k]
+            for k in ("snapshots", "spec", "seed", "sweep_id", "format_version")
+            if summary.get(k) not in (None, [], {})
+        }
+    return ReportInputs(
+        mixture=name,
+        version=manifest.label if manifest else None,
+        totals=totals,
+        lineage=lineage,
+        domains_before=domains_before,
+        domains_after=domains_after,
+        scores=tuple(scores),
+        sweep=sweep,
+        quality_illusion=illusion,
+        notes=tuple(notes),
+    )
+
+
+def _scored_tables(
+    store: Store, mixture: MixtureInput, max_pool_rows: int, notes: list[str]
+) -> tuple[pa.Table | None, pa.Table | None]:
+    """(pool, mixed): scored, non-duplicate documents of the mixture's snapshots (capped), and the mixture's
+    own documents with their scores and repetitions."""
+    rows = mixture.rows
+    snapshots = sorted({str(s) for s in pc.unique(rows["snapshot"]).to_pylist()})
+    used = {
+        (str(s), str(h)) for s, h in zip(rows["snapshot"].to_pylist(), rows["shard"].to_pylist(), strict=True)
+    }
+    pool_parts: list[pa.Table] = []
+    mixed_parts: list[pa.Table] = []
+    pool_rows = 0
+    capped = False
+    for snapshot in snapshots:
+        shards = [
+            u.rsplit("/", 1)[-1][: -len(".parquet")]
+            for u in list_files(store.documents(snapshot), (".parquet",))
+        ]
+        for shard in shards:
+            in_mixture = (snapshot, shard) in used
+            if not in_mixture and pool_rows >= max_pool_rows:
+                capped = True
+                continue
+            scored = _scored_shard(store, snapshot, shard)
+            if scored is None:
+                continue
+            if pool_rows < max_pool_rows:
+                pool_parts.append(scored)
+                pool_rows += len(scored)
+            else:
+                capped = True
+            if in_mixture:
+                part = rows.filter(
+                    pc.and_(pc.equal(rows["snapshot"], snapshot), pc.equal(rows["shard"], shard))
+                )
+                positions = pc.index_in(part["id"], value_set=scored["id"])
+                found = pc.is_valid(positions)
+                picked = scored.take(positions.filter(found))
+                mixed_parts.append(
+                    picked.append_column(
+                        "repetitions", pc.cast(part.filter(found)["repetitions"], pa.int64())
+                    )
+                )
+    if capped:
+        notes.append(f"The pre-mixing distributions use the first {pool_rows:,} scored documents.")
+    if not pool_parts:
+        return None, None
+    pool = pa.concat_tables(pool_parts, promote_options="default")
+    mixed = pa.concat_tables(mixed_parts, promote_options="default") if mixed_parts else None
+    return pool, mixed
+
+
+def _scored_shard(store: Store, snapshot: str, shard: str) -> pa.Table | None:
+    scores_url = store.attribute_shard("scores", snapshot, shard)
+    if not exists(scores_url):
+        return None
+    scores = read_parquet(scores_url)
+    docs = read_parquet(store.document_shard(snapshot, shard), columns=["id", "n_tokens"])
+    if len(scores) != len(docs):
+        log.warning("%s is not aligned with its documents shard; skipped in the report", scores_url)
+        return None
+    keep = [c for c in ("domain", *CRITERIA) if c in scores.column_names]
+    table = pa.table({"id": docs["id"], "n_tokens": docs["n_tokens"], **{c: scores[c] for c in keep}})
+    dedup_url = store.attribute_shard("dedup", snapshot, shard)
+    if exists(dedup_url):
+        dedup = read_parquet(dedup_url, columns=["is_duplicate"])
+        if len(dedup) == len(table):
+            table = table.filter(pc.invert(pc.fill_null(dedup["is_duplicate"], False)))
+    return table
+
+
+def _token_shares(keys: Any, weights: Any) -> dict[str, float]:
+    frame = pa.table(
+        {"k": pc.fill_null(pc.cast(keys, pa.string()), "unknown"), "w": pc.cast(weights, pa.float64())}
+    )
+    grouped = frame.group_by(["k"]).aggregate([("w", "sum")])
+    total = float(pc.sum(grouped["w_sum"]).as_py() or 0.0)
+    if total <= 0:
+        return {}
+    return {
+        str(k): float(w) / total
+        for k, w in sorted(zip(grouped["k"].to_pylist(), grouped["w_sum"].to_pylist(), strict=True))
+    }
+
+
+def _proportions_from_summary(domains: Mapping[str, Any], key: str) -> dict[str, float] | None:
+    out = {}
+    for domain, stats in domains.items():
+        if isinstance(stats, Mapping) and isinstance(stats.get(key), int | float):
+            out[str(domain)] = float(stats[key])
+    return out or None
+
+
+def _sweep_from_summary(summary: Mapping[str, Any]) -> str | None:
+    lineage = summary.get("lineage")
+    value = summary.get("sweep_id") or (lineage.get("sweep_id") if isinstance(lineage, Mapping) else None)
+    return str(value) if value else None
+
+
+_FIT_FACTS = ("objective", "n_runs", "spearman_heldout", "chosen_predicted_loss", "search_size", "top_k")
+
+
+def _load_sweep(
+    store: Store, sweep_id: str | None, notes: list[str]
+) -> tuple[SweepFit | None, Mapping[str, Any]]:
+    """The fit (from ``fit.json``) and the quality-illusion report (``report.json``) of a sweep."""
+    if not sweep_id:
+        return None, {}
+    try:
+        base = store.sweeps(sweep_id)
+    except ValueError as exc:
+        notes.append(f"sweep id ignored: {exc}")
+        return None, {}
+    report = read_json(f"{base}/report.json") if exists(f"{base}/report.json") else {}
+    report = report if isinstance(report, Mapping) else {}
+    if not exists(f"{base}/fit.json"):
+        notes.append(f"sweep {sweep_id}: no fit.json under {base} (not fitted yet)")
+        return None, report
+    fit = read_json(f"{base}/fit.json")
+    if not isinstance(fit, Mapping):
+        return None, report
+    oof = fit.get("oof")
+    try:
+        if isinstance(oof, list):
+            predicted = [float(r["predicted"]) for r in oof]
+            actual = [float(r["actual"]) for r in oof]
+        else:
+            predicted = [float(v) for v in fit.get("predicted") or []]
+            actual = [float(v) for v in fit.get("actual") or []]
+        rho = fit.get("spearman_heldout", fit.get("spearman"))
+        facts = {k: fit[k] for k in _FIT_FACTS if isinstance(fit.get(k), int | float | str)}
+        return (
+            SweepFit(
+                predicted=tuple(predicted),
+                actual=tuple(actual),
+                spearman=float(rho) if isinstance(rho, int | float) else None,
+                label="out-of-fold proxy runs" if isinstance(oof, list) else "held-out proxy runs",
+                best_parameters=facts,
+            ),
+            report,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        notes.append(f"sweep {sweep_id}: unreadable fit.json ({exc})")
+        return None, report
+
+
+def _illusion(report: Any) -> tuple[IllusionRow, ...]:
+    """Rows from a quality-illusion report (:func:`tasks.mix.illusion.illusion_report`)."""
+    if not isinstance(report, Mapping) or not isinstance(report.get("mixtures"), Mapping):
+        return ()
+    rows = []
+    for label, m in report["mixtures"].items():
+        if not isinstance(m, Mapping):
+            continue
+        try:
+            deciles = [float("nan") if v is None else float(v) for v in m.get("heldout_loss_by_decile") or []]
+            rows.append(
+                IllusionRow(
+                    label=str(label),
+                    target_loss=_float_or_none(m.get("objective_loss")),
+                    hq_loss=_float_or_none(m.get("heldout_loss")),
+                    hq_loss_by_decile=tuple(deciles),
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            log.warning("quality-illusion entry %r skipped: %s", label, exc)
+    return tuple(rows)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

@@ -1,0 +1,200 @@
+"""The mixture report: typed inputs, self-contained HTML, panels that degrade to "not available"."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from mixture_helper import build_mixture
+
+from tasks.cli import main
+from tasks.publish import PublishConfig, open_mixture, publish_mixture
+from tasks.report import (
+    IllusionRow,
+    ReportConfig,
+    ReportInputs,
+    ScoreDistribution,
+    SweepFit,
+    collect_inputs,
+    render_html,
+    run_report,
+    spearman,
+)
+from tasks.storage import write_json_atomic
+
+
+class _Collector(HTMLParser):
+    """Every tag and attribute, to check the page references nothing outside itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str]] = []
+        self.panels: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs.extend((k, v or "") for k, v in attrs)
+
+
+def _assert_self_contained(html: str) -> _Collector:
+    parser = _Collector()
+    parser.feed(html)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "script" not in parser.tags and "link" not in parser.tags and "img" not in parser.tags
+    assert not [a for a in parser.attrs if a[0] in ("src", "href", "xlink:href")]
+    assert "http:" not in html and "https:" not in html and "url(" not in html and "@import" not in html
+    return parser
+
+
+def _full_inputs() -> ReportInputs:
+    return ReportInputs(
+        mixture="web-en",
+        version="v3",
+        totals={"documents": 1200, "tokens": 3_400_000},
+        lineage={"snapshots": ["CC-MAIN-2024-22"], "sweep_id": "sweep-1"},
+        domains_before={"Education": 0.2, "Finance": 0.5, "Others": 0.3},
+        domains_after={"Education": 0.45, "Finance": 0.35, "Others": 0.2},
+        scores=(ScoreDistribution.from_values("educational_value", [0, 1, 1, 2, 3], [2, 3, 3, 4], bins=5),),
+        sweep=SweepFit(predicted=(3.1, 3.3, 3.0, 3.6), actual=(3.2, 3.35, 3.05, 3.5)),
+        quality_illusion=(
+            IllusionRow("filtered", 3.0, 3.9, tuple(4.4 - 0.05 * i for i in range(10))),
+            IllusionRow("baseline", 3.2, 3.6, tuple(4.0 - 0.05 * i for i in range(10))),
+        ),
+    )
+
+
+def test_full_report_renders_every_panel() -> None:
+    html = render_html(_full_inputs())
+    _assert_self_contained(html)
+    assert "Not available" not in html
+    assert html.count("<svg") == 4  # domains, one score histogram, sweep scatter, per-decile lines
+    for panel in ("domains", "scores", "sweep", "quality-illusion"):
+        assert f'data-panel="{panel}"' in html
+    assert "Spearman ρ on 4 held-out proxy runs: <b>1.000</b>" in html
+    assert "Quality illusion: filtered beats baseline" in html  # lower target loss, worse on HQ text
+    assert "45.00%" in html and "20.00%" in html
+
+
+def test_missing_panels_render_as_not_available() -> None:
+    html = render_html(ReportInputs(mixture="web-en"))
+    _assert_self_contained(html)
+    for panel in ("domains", "scores", "sweep", "quality-illusion"):
+        assert re.search(rf'<div class="na" data-panel="{panel}">Not available: ', html), panel
+    assert "<svg" not in html
+
+
+def test_untrusted_labels_are_escaped() -> None:
+    evil = '<script>alert("x")</script>'
+    html = render_html(
+        ReportInputs(
+            mixture="web-en",
+            domains_after={evil: 1.0},
+            lineage={"note": evil},
+            quality_illusion=(IllusionRow(evil, 1.0, 2.0),),
+        )
+    )
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    _assert_self_contained(html)
+
+
+def test_inputs_are_validated() -> None:
+    with pytest.raises(ValueError):
+        ScoreDistribution("x", edges=(0.0, 1.0), before=(0.5, 0.5), after=(1.0,))
+    with pytest.raises(ValueError):
+        SweepFit(predicted=(1.0, 2.0), actual=(1.0,))
+    with pytest.raises(ValueError):
+        IllusionRow("x", hq_loss_by_decile=(1.0, 2.0))
+    with pytest.raises(ValueError):
+        ReportInputs(mixture="m", domains_after={"a": float("nan")})
+
+
+def test_spearman() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 3, 2, 4]) == pytest.approx(4.5 / (4.5 * 5) ** 0.5)  # average ranks
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_score_distribution_weights_repetitions() -> None:
+    dist = ScoreDistribution.from_values(
+        "q", before=[0.0, 1.0], after=[0.0, 1.0], after_weights=[1, 3], bins=2
+    )
+    assert dist.before == (0.5, 0.5) and dist.after == (0.25, 0.75)
+
+
+def test_collect_from_store(tmp_path: Path, shared_data: Path) -> None:
+    built = build_mixture(tmp_path / "store", shared_data)
+    inputs = collect_inputs(built.store, "web-en")
+    assert inputs.domains_before and inputs.domains_after
+    assert sum(inputs.domains_before.values()) == pytest.approx(1.0)
+    assert {s.criterion for s in inputs.scores} == {
+        "educational_value",
+        "professionalism",
+        "readability",
+        "reasoning",
+        "cleanliness",
+    }
+    edu = next(s for s in inputs.scores if s.criterion == "educational_value")
+    # the mixture keeps the higher educational_value documents: its mean bin is above the pool's
+    centres = [(a + b) / 2 for a, b in zip(edu.edges, edu.edges[1:], strict=False)]
+    mean = lambda hist: sum(c * h for c, h in zip(centres, hist, strict=True))  # noqa: E731
+    assert mean(edu.after) > mean(edu.before)
+    assert inputs.sweep is None and inputs.quality_illusion == ()
+    html = render_html(inputs)
+    assert 'data-panel="sweep">Not available' in html and 'data-panel="scores"' in html
+
+
+def test_collect_reads_sweep_and_illusion(tmp_path: Path, shared_data: Path) -> None:
+    def losses(base: float, top: float) -> dict[str, object]:
+        deciles = [base + 0.1 * (5 - k) for k in range(1, 10)] + [top]
+        return {"objective_loss": base, "heldout_loss": sum(deciles) / 10, "heldout_loss_by_decile": deciles}
+
+    comparison = {  # the shape of tasks.mix.illusion.illusion_report
+        "quality": "mean of percentile-normalised criteria",
+        "objective": "wikitext",
+        "mixtures": {"chosen": losses(3.1, 3.6), "uniform": losses(3.3, 3.4), "topk": losses(3.0, 3.9)},
+    }
+    built = build_mixture(tmp_path / "store", shared_data, sweep_id="sweep-1", proxy_comparison=comparison)
+    write_json_atomic(  # the shape of the sweep stage's fit.json
+        f"{built.store.sweeps('sweep-1')}/fit.json",
+        {
+            "n_runs": 4,
+            "spearman_heldout": 0.8,
+            "objective": "wikitext",
+            "chosen_predicted_loss": 3.05,
+            "oof": [
+                {"run_id": f"r{i}", "predicted": p, "actual": a}
+                for i, (p, a) in enumerate([(3.0, 3.1), (3.2, 3.3), (3.1, 3.0), (3.5, 3.6)])
+            ],
+        },
+    )
+    inputs = collect_inputs(built.store, "web-en")
+    assert inputs.sweep is not None and inputs.sweep.spearman == pytest.approx(0.8)
+    assert inputs.sweep.predicted == (3.0, 3.2, 3.1, 3.5) and inputs.sweep.actual == (3.1, 3.3, 3.0, 3.6)
+    assert sorted(r.label for r in inputs.quality_illusion) == ["chosen", "topk", "uniform"]
+    html = render_html(inputs)
+    assert "Not available" not in html
+    assert "chosen_predicted_loss" in html and "Spearman ρ on 4 out-of-fold proxy runs: <b>0.800</b>" in html
+    # top-k wins on the target set but loses on the best-scored decile: the illusion is called out
+    assert "topk beats chosen on the target set" in html and "best-scored decile" in html
+
+
+def test_report_is_published_beside_the_manifest(tmp_path: Path, shared_data: Path) -> None:
+    built = build_mixture(tmp_path / "store", shared_data)
+    target = str(tmp_path / "published")
+    publish_mixture(PublishConfig(store=built.store.root, name="web-en", target=target, report=False))
+    mix = open_mixture(f"{target}/web-en")
+    assert mix.manifest.report is None
+    result = run_report(ReportConfig(store=built.store.root, name="web-en", published=f"{target}/web-en"))
+    assert result.beside_manifest and result.url == f"{target}/web-en/v1/report.html"
+    html = Path(result.url).read_text()
+    assert "web-en v1" in html and 'data-panel="domains"' in html
+    # without a published version it goes to the store's reports/
+    assert main(["--store", built.store.root, "report", "web-en"]) == 0
+    assert (tmp_path / "store" / "reports" / "web-en" / "unpublished.html").is_file()
+    out = tmp_path / "elsewhere.html"
+    assert main(["--store", built.store.root, "report", "web-en", "--out", str(out)]) == 0
+    _assert_self_contained(out.read_text())
