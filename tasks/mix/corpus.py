@@ -81,7 +81,9 @@ def list_shards(store: Store, snapshots: Sequence[str] | None = None) -> list[Sh
     return sorted(refs)
 
 
-def _align(docs_ids: pa.Array, attrs: pa.Table, what: str, dropped: dict[str, int]) -> tuple[pa.Table, np.ndarray]:
+def _align(
+    docs_ids: pa.Array, attrs: pa.Table, what: str, dropped: dict[str, int]
+) -> tuple[pa.Table, np.ndarray]:
     """Rows of ``attrs`` in the order of ``docs_ids``; returns (aligned table, mask of documents that had a row)."""
     a_ids = attrs.column("id").combine_chunks()
     if len(a_ids) == len(docs_ids) and a_ids.equals(docs_ids):
@@ -130,28 +132,37 @@ def load_shard(
         raise ShardSkipped(f"scores attributes lack columns {missing_cols}")
     scores_tbl, found = _align(ids, scores_tbl, "scores", dropped)
     keep &= found
-    scores = np.column_stack(
-        [np.asarray(scores_tbl.column(c).cast(pa.float64()).fill_null(np.nan), dtype=np.float64) for c in criteria]
-    ) if criteria else np.zeros((n, 0))
+    scores = (
+        np.column_stack(
+            [
+                np.asarray(scores_tbl.column(c).cast(pa.float64()).fill_null(np.nan), dtype=np.float64)
+                for c in criteria
+            ]
+        )
+        if criteria
+        else np.zeros((n, 0))
+    )
     bad = ~np.isfinite(scores).all(axis=1) & keep
     if bad.any():
         dropped["invalid_scores"] = int(bad.sum())
     keep &= ~bad
 
     if domain_column == "cluster":
-        cl_tbl, found_c = _align(ids, read_parquet(clusters_url, columns=["id", "cluster"]), "clusters", dropped)
+        cl_tbl, found_c = _align(
+            ids, read_parquet(clusters_url, columns=["id", "cluster"]), "clusters", dropped
+        )
         keep &= found_c
         cl = cl_tbl.column("cluster").to_pylist()
         domains = np.array([UNKNOWN_DOMAIN if c is None else f"cluster-{int(c)}" for c in cl], dtype=object)
     else:
-        if "domain" in scores_tbl.column_names:
-            dom = scores_tbl.column("domain").to_pylist()
-        else:
-            dom = [None] * n
+        has = "domain" in scores_tbl.column_names
+        dom = scores_tbl.column("domain").to_pylist() if has else [None] * n
         domains = np.array([UNKNOWN_DOMAIN if d is None or d == "" else str(d) for d in dom], dtype=object)
 
     if drop_duplicates:
-        dd_tbl, found_d = _align(ids, read_parquet(dedup_url, columns=["id", "is_duplicate"]), "dedup", dropped)
+        dd_tbl, found_d = _align(
+            ids, read_parquet(dedup_url, columns=["id", "is_duplicate"]), "dedup", dropped
+        )
         is_dup = np.asarray(dd_tbl.column("is_duplicate").fill_null(False), dtype=bool) & found_d
         dup = is_dup & keep
         if dup.any():

@@ -33,7 +33,13 @@ import numpy.typing as npt
 
 from tasks.mix.sketch import QuantileSketch
 
-QUALITY_CRITERIA: tuple[str, ...] = ("educational_value", "professionalism", "readability", "reasoning", "cleanliness")
+QUALITY_CRITERIA: tuple[str, ...] = (
+    "educational_value",
+    "professionalism",
+    "readability",
+    "reasoning",
+    "cleanliness",
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -69,7 +75,13 @@ class DomainParams:
             raise ValueError(f"omega is a share of tokens and must be <= 1, got {self.omega}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"alpha": list(self.alpha), "lam": self.lam, "omega": self.omega, "eta": self.eta, "eps": self.eps}
+        return {
+            "alpha": list(self.alpha),
+            "lam": self.lam,
+            "omega": self.omega,
+            "eta": self.eta,
+            "eps": self.eps,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DomainParams:
@@ -123,7 +135,11 @@ class RegMixSpec:
             raise ValueError("total_tokens must be >= 0")
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "weights": dict(sorted(self.weights.items())), "total_tokens": self.total_tokens}
+        return {
+            "kind": self.kind,
+            "weights": dict(sorted(self.weights.items())),
+            "total_tokens": self.total_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -216,7 +232,8 @@ class CorpusStats:
             stats.domain_tokens[d] = float(tokens[mask].sum())
             stats.domain_documents[d] = int(mask.sum())
             stats.score_sketches[d] = {
-                c: QuantileSketch.from_values(scores[mask, j], max_size=max_size) for j, c in enumerate(criteria)
+                c: QuantileSketch.from_values(scores[mask, j], max_size=max_size)
+                for j, c in enumerate(criteria)
             }
         for j, c in enumerate(criteria):
             stats.global_sketches[c] = QuantileSketch.from_values(scores[:, j], tokens, max_size=max_size)
@@ -233,7 +250,9 @@ class CorpusStats:
             out.domain_tokens[d] = sum(p.domain_tokens.get(d, 0.0) for p in parts)
             out.domain_documents[d] = sum(p.domain_documents.get(d, 0) for p in parts)
             out.score_sketches[d] = {
-                c: QuantileSketch.merge([p.score_sketches[d][c] for p in parts if d in p.score_sketches], max_size)
+                c: QuantileSketch.merge(
+                    [p.score_sketches[d][c] for p in parts if d in p.score_sketches], max_size
+                )
                 for c in criteria
             }
         for c in criteria:
@@ -285,7 +304,9 @@ def normalise_scores(domains: ObjArray, scores: FloatArray, stats: CorpusStats) 
     return out
 
 
-def merge_scores(domains: ObjArray, normalised: FloatArray, spec: QuaDMixSpec, criteria: Sequence[str]) -> FloatArray:
+def merge_scores(
+    domains: ObjArray, normalised: FloatArray, spec: QuaDMixSpec, criteria: Sequence[str]
+) -> FloatArray:
     """``q̄ = Σ_n α_{n,d} q_n``; ``normalised`` columns follow ``criteria``. Documents of a domain the spec does
     not know get NaN (they are not sampled)."""
     cols = [list(criteria).index(c) for c in spec.criteria]
@@ -323,7 +344,9 @@ def token_rank(domains: ObjArray, merged: FloatArray, sketches: Mapping[str, Qua
     return r
 
 
-def sigmoid_value(r: FloatArray, lam: FloatArray, omega: FloatArray, eta: FloatArray, eps: FloatArray) -> FloatArray:
+def sigmoid_value(
+    r: FloatArray, lam: FloatArray, omega: FloatArray, eta: FloatArray, eps: FloatArray
+) -> FloatArray:
     """QuaDMix's ``S(r̄)``, elementwise (NaN ranks give 0)."""
     with np.errstate(over="ignore", invalid="ignore"):
         core = (2.0 / (1.0 + np.exp(-lam * (omega - r)))) ** eta + eps
@@ -349,7 +372,9 @@ def quadmix_values(domains: ObjArray, r: FloatArray, spec: QuaDMixSpec) -> Float
     return out
 
 
-def expected_mass(lam: npt.ArrayLike, omega: npt.ArrayLike, eta: npt.ArrayLike, eps: npt.ArrayLike, grid: int = 129) -> FloatArray:
+def expected_mass(
+    lam: npt.ArrayLike, omega: npt.ArrayLike, eta: npt.ArrayLike, eps: npt.ArrayLike, grid: int = 129
+) -> FloatArray:
     """``∫_0^1 S(r) dr`` (the expected sampled share of a domain's tokens, repetitions counted), vectorised
     over parameter arrays of any (broadcastable) shape. Trapezoid rule on ``[0, ω]`` plus ``ε (1 - ω)``."""
     lam_a, omega_a, eta_a, eps_a = np.broadcast_arrays(
@@ -398,7 +423,9 @@ def sampling_values(
         return values
     if isinstance(spec, TopKSpec):
         if spec.criterion not in criteria:
-            raise ValueError(f"top-k criterion {spec.criterion!r} is not among the score columns {list(criteria)}")
+            raise ValueError(
+                f"top-k criterion {spec.criterion!r} is not among the score columns {list(criteria)}"
+            )
         col = scores[:, list(criteria).index(spec.criterion)]
         sk = stats.global_sketches.get(spec.criterion, QuantileSketch.empty())
         above = sk.fraction_above(col)

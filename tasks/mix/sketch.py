@@ -109,4 +109,6 @@ class QuantileSketch:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QuantileSketch:
-        return cls(np.asarray(data["values"], dtype=np.float64), np.asarray(data["weights"], dtype=np.float64))
+        return cls(
+            np.asarray(data["values"], dtype=np.float64), np.asarray(data["weights"], dtype=np.float64)
+        )
