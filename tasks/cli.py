@@ -15,6 +15,12 @@ STAGE_CLI_MODULES: tuple[str, ...] = (
     "tasks.ingest.cli",
     "tasks.publish.cli",
     "tasks.report.cli",
+    "tasks.rate.cli",
+    "tasks.distill.cli",
+    "tasks.score.cli",
+    "tasks.cluster.cli",
+    "tasks.sweep.cli",
+    "tasks.mix.cli",
 )
 
 DEFAULT_STORE = "quarry-data"

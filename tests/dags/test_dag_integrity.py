@@ -48,7 +48,7 @@ def test_dag_file_has_no_heavy_imports_at_module_level(path: Path) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
         for name in names:
-            assert not name.split(".")[0] in heavy, f"{path.name} imports {name} at module level"
+            assert name.split(".")[0] not in heavy, f"{path.name} imports {name} at module level"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -1,0 +1,375 @@
+"""The distill stage: LLM ratings → one fastText classifier per criterion (and one for the domain).
+
+Labels. A score criterion is bucketed into ``n_bins`` quantile bins of the *training* ratings (so a rater whose
+scores crowd into a narrow range still gives balanced classes); each bin's centre is the mean rating inside it
+and the predicted score is Σ p(bin)·centre — the expected value in the rater's own units. The domain model is
+trained on the rater's most likely domain.
+
+Held-out. The rows the rate stage put in the ``heldout`` split are never trained on; the model card reports
+agreement with them: Spearman ρ for scores, plus accuracy/F1 of "above threshold" (the training median, and the
+criterion's own fixed cut where it has one); accuracy and macro-F1 for the domain.
+
+Output: ``models/<version>/<criterion>.bin``, ``model_card.json``, ``MODEL_CARD.md``, then the completion marker
+``_markers/distill/<version>/model.done`` and the ``models/_latest.json`` pointer. The default version is a hash of
+the ratings and the training settings, so rerunning on the same ratings is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tasks.distill.predict import LoadedModel, latest_pointer
+from tasks.distill.text import fasttext_line
+from tasks.progress import print_summary
+from tasks.rate.criteria import CRITERIA
+from tasks.storage import (
+    CompletionMarkers,
+    Store,
+    exists,
+    join,
+    read_bytes,
+    read_json,
+    read_parquet,
+    validate_name,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    store: str
+    ratings: str = "default"
+    criteria: tuple[str, ...] | None = None
+    version: str | None = None
+    n_bins: int = 5
+    dim: int = 32
+    epoch: int = 50
+    lr: float = 0.5
+    word_ngrams: int = 2
+    bucket: int = 200_000
+    min_count: int = 1
+    threads: int = 2
+    min_train_rows: int = 20
+    seed: int = 0
+    allow_incomplete: bool = False
+
+    def __post_init__(self) -> None:
+        validate_name(self.ratings, "ratings name")
+        if self.version is not None:
+            validate_name(self.version, "model version")
+        if self.criteria is not None:
+            unknown = [c for c in self.criteria if c not in CRITERIA]
+            if unknown:
+                raise ValueError(f"unknown criteria {unknown}; known: {sorted(CRITERIA)}")
+        if self.n_bins < 2:
+            raise ValueError("n_bins must be >= 2")
+        if self.dim < 1 or self.epoch < 1 or self.bucket < 1 or self.threads < 1:
+            raise ValueError("dim, epoch, bucket and threads must be >= 1")
+        if self.min_train_rows < 2:
+            raise ValueError("min_train_rows must be >= 2")
+
+    def training_params(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("store", "version", "allow_incomplete")}
+
+
+@dataclass
+class DistillResult:
+    version: str
+    models_url: str
+    models: dict[str, dict[str, Any]]
+    skipped: dict[str, str] = field(default_factory=dict)
+    reused: bool = False
+
+
+# ----------------------------------------------------------------------------------------------------------
+# metrics
+# ----------------------------------------------------------------------------------------------------------
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sorted_x = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sorted_x[j + 1] == sorted_x[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0
+        i = j + 1
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's ρ with average ranks for ties; None when undefined (fewer than 3 rows or a constant side)."""
+    if len(a) < 3:
+        return None
+    ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
+    if ra.std() == 0 or rb.std() == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def binary_agreement(truth: np.ndarray, pred: np.ndarray, threshold: float) -> dict[str, float | int]:
+    t, p = truth >= threshold, pred >= threshold
+    tp = int(np.sum(t & p))
+    fp = int(np.sum(~t & p))
+    fn = int(np.sum(t & ~p))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "threshold": float(threshold),
+        "accuracy": float(np.mean(t == p)) if len(t) else 0.0,
+        "f1": f1,
+        "positives_llm": int(t.sum()),
+        "positives_model": int(p.sum()),
+    }
+
+
+def classification_agreement(truth: list[str], pred: list[str | None]) -> dict[str, Any]:
+    labels = sorted(set(truth))
+    acc = float(np.mean([t == p for t, p in zip(truth, pred, strict=True)])) if truth else 0.0
+    f1s = []
+    for lbl in labels:
+        tp = sum(1 for t, p in zip(truth, pred, strict=True) if t == lbl and p == lbl)
+        fp = sum(1 for t, p in zip(truth, pred, strict=True) if t != lbl and p == lbl)
+        fn = sum(1 for t, p in zip(truth, pred, strict=True) if t == lbl and p != lbl)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return {"accuracy": acc, "macro_f1": float(np.mean(f1s)) if f1s else 0.0, "labels": len(labels)}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------------------
+def _label_token(name: str) -> str:
+    return "__label__" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+def quantile_bins(values: np.ndarray, n_bins: int) -> tuple[list[float], np.ndarray, list[float]]:
+    """Quantile bins of ``values``: (interior edges, each value's bin index, each bin's centre = its mean).
+    Bins that come out empty (ties on a quantile) are dropped and the indices renumbered consecutively."""
+    edges = sorted({float(q) for q in np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1])})
+    raw = np.searchsorted(np.asarray(edges), values, side="right")
+    used = sorted(set(raw.tolist()))
+    renumber = {b: i for i, b in enumerate(used)}
+    idx = np.array([renumber[b] for b in raw.tolist()], dtype=np.int64)
+    centres = [float(values[idx == i].mean()) for i in range(len(used))]
+    return edges, idx, centres
+
+
+def _train(lines: list[str], labels: list[str], config: DistillConfig, out_path: str) -> tuple[Any, float]:
+    import fasttext
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
+        order = np.random.default_rng(config.seed).permutation(len(lines))
+        for i in order:
+            fh.write(f"{labels[i]} {lines[i]}\n")
+        train_file = fh.name
+    try:
+        lr = config.lr
+        # fasttext-numpy2 0.10.4 initialises only thread/10 of the input matrix (uniformThread splits it into
+        # ten blocks, one per thread) and its aligned storage is not zeroed: with fewer than 10 threads the
+        # other rows hold whatever memory was there ("Encountered NaN" at random, or silently bad models).
+        # Ten threads initialise every block; on fewer cores they simply share them (hogwild SGD).
+        threads = max(config.threads, 10)
+        for attempt in range(4):
+            try:
+                model = fasttext.train_supervised(
+                    input=train_file,
+                    dim=config.dim,
+                    epoch=config.epoch,
+                    lr=lr,
+                    wordNgrams=config.word_ngrams,
+                    bucket=config.bucket,
+                    minCount=config.min_count,
+                    thread=threads,
+                    seed=config.seed,
+                    verbose=0,
+                    loss="softmax",
+                )
+                break
+            except RuntimeError as exc:  # fastText diverges ("Encountered NaN") on small, long-document sets
+                if "NaN" not in str(exc) or attempt == 3:
+                    raise
+                lr /= 2
+    finally:
+        os.unlink(train_file)
+    model.save_model(out_path)
+    return model, lr
+
+
+def _default_version(ratings_bytes: bytes, config: DistillConfig, criteria: list[str]) -> str:
+    h = hashlib.blake2b(digest_size=6)
+    h.update(hashlib.blake2b(ratings_bytes, digest_size=16).digest())
+    h.update(json.dumps([config.training_params(), criteria], sort_keys=True).encode())
+    return f"d-{h.hexdigest()}"
+
+
+def run_distill(config: DistillConfig) -> DistillResult:
+    store = Store(config.store)
+    ratings_dir = join(store.ratings(), config.ratings)
+    ratings_url = join(ratings_dir, "ratings.parquet")
+    if not exists(ratings_url):
+        raise FileNotFoundError(
+            f"no ratings at {ratings_url}: run `quarry rate --name {config.ratings}` first"
+        )
+    meta = read_json(join(ratings_dir, "meta.json"))
+    if not meta.get("complete") and not config.allow_incomplete:
+        raise ValueError(
+            f"ratings {config.ratings!r} are incomplete (rate stage not finished: budget or server); rerun "
+            "`quarry rate` to resume, or pass allow_incomplete"
+        )
+    rated = list(meta["criteria"])
+    criteria = [c for c in (config.criteria or tuple(rated)) if c in rated]
+    missing = [c for c in (config.criteria or ()) if c not in rated]
+    if missing:
+        raise ValueError(f"criteria {missing} were not rated in {config.ratings!r} (rated: {rated})")
+    raw = read_bytes(ratings_url)
+    version = config.version or _default_version(raw, config, criteria)
+    base = store.models(version)
+    markers = CompletionMarkers(store.markers("distill", version))
+    if markers.is_done("model"):
+        card = read_json(join(base, "model_card.json"))
+        write_json_atomic(latest_pointer(store), {"version": version, "updated_at": time.time()})
+        return DistillResult(version, base, card["models"], card.get("skipped", {}), reused=True)
+
+    table = read_parquet(ratings_url)
+    rows = table.to_pylist()
+    entries: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="quarry-distill-") as tmp:
+        for name in criteria:
+            crit = CRITERIA[name]
+            ok = [
+                r for r in rows if r.get(f"{name}__status") == "ok" and r.get(name) is not None and r["text"]
+            ]
+            train = [r for r in ok if r["split"] != "heldout"]
+            held = [r for r in ok if r["split"] == "heldout"]
+            if len(train) < config.min_train_rows:
+                skipped[name] = f"only {len(train)} training rows (< {config.min_train_rows})"
+                continue
+            train_lines = [fasttext_line(r["text"]) for r in train]
+            held_lines = [fasttext_line(r["text"]) for r in held]
+            path = os.path.join(tmp, f"{name}.bin")
+            entry: dict[str, Any] = {
+                "criterion": name,
+                "criterion_key": meta["criteria"][name]["key"],
+                "file": f"{name}.bin",
+                "train_size": len(train),
+                "heldout_size": len(held),
+            }
+            if crit.kind == "choice":
+                names = [str(r[name]) for r in train]
+                label_names = {_label_token(n): n for n in sorted(set(names))}
+                model, lr_used = _train(train_lines, [_label_token(n) for n in names], config, path)
+                entry.update(
+                    kind="domain",
+                    label_names=label_names,
+                    train_distribution={n: names.count(n) for n in sorted(set(names))},
+                )
+                loaded = LoadedModel(name, "domain", model, entry)
+                if held:
+                    _, pred = loaded.predict(held_lines)
+                    entry["heldout"] = classification_agreement([str(r[name]) for r in held], pred)
+            else:
+                values = np.array([float(r[name]) for r in train])
+                edges, bins, centres = quantile_bins(values, config.n_bins)
+                if len(centres) < 2:
+                    skipped[name] = "all training ratings fall into one bin (constant rater output)"
+                    continue
+                labels = [f"__label__b{int(b)}" for b in bins]
+                model, lr_used = _train(train_lines, labels, config, path)
+                entry.update(
+                    kind="score",
+                    bin_edges=edges,
+                    bin_centres={f"__label__b{i}": c for i, c in enumerate(centres)},
+                    value_range=list(crit.value_range),
+                )
+                loaded = LoadedModel(name, "score", model, entry)
+                if held:
+                    truth = np.array([float(r[name]) for r in held])
+                    pred_scores, _ = loaded.predict(held_lines)
+                    agreement: dict[str, Any] = {
+                        "spearman": spearman(truth, pred_scores),
+                        "mae": float(np.mean(np.abs(truth - pred_scores))),
+                    }
+                    agreement["above_median"] = binary_agreement(truth, pred_scores, float(np.median(values)))
+                    if crit.threshold is not None:
+                        agreement["above_fixed"] = binary_agreement(truth, pred_scores, crit.threshold)
+                    entry["heldout"] = agreement
+            entry["learning_rate"] = lr_used
+            blob = open(path, "rb").read()  # noqa: SIM115
+            entry["sha256"] = hashlib.sha256(blob).hexdigest()
+            entry["bytes"] = len(blob)
+            write_bytes_atomic(join(base, entry["file"]), blob)
+            entries[name] = entry
+    if not entries:
+        raise ValueError(f"nothing to distill from ratings {config.ratings!r}: {skipped}")
+    card = {
+        "version": version,
+        "created_at": time.time(),
+        "ratings": config.ratings,
+        "ratings_sha": hashlib.blake2b(raw, digest_size=16).hexdigest(),
+        "rater_model": meta.get("model"),
+        "training": config.training_params(),
+        "text_normalisation": "lower-case, tokens \\w+|[^\\w\\s] joined by spaces, first 2000 tokens",
+        "models": entries,
+        "skipped": skipped,
+    }
+    write_json_atomic(join(base, "model_card.json"), card)
+    write_bytes_atomic(join(base, "MODEL_CARD.md"), model_card_markdown(card).encode())
+    markers.mark_done("model", {"models": sorted(entries)})
+    write_json_atomic(latest_pointer(store), {"version": version, "updated_at": time.time()})
+    summary: dict[str, Any] = {"version": version}
+    for name, e in entries.items():
+        h = e.get("heldout", {})
+        summary[f"{name} train/heldout"] = f"{e['train_size']}/{e['heldout_size']}"
+        if e["kind"] == "score":
+            summary[f"{name} spearman"] = "n/a" if h.get("spearman") is None else f"{h['spearman']:.3f}"
+        else:
+            summary[f"{name} accuracy"] = f"{h.get('accuracy', float('nan')):.3f}"
+    for name, why in skipped.items():
+        summary[f"{name} skipped"] = why
+    print_summary("distill", summary)
+    return DistillResult(version, base, entries, skipped)
+
+
+def model_card_markdown(card: dict[str, Any]) -> str:
+    lines = [
+        f"# Quarry quality/domain models {card['version']}",
+        "",
+        f"Distilled from LLM ratings `{card['ratings']}` (rater model `{card['rater_model']}`) into fastText "
+        "supervised classifiers. Predicted score = expected value over the rating bins.",
+        "",
+        "| model | kind | train | held-out | agreement with held-out LLM ratings |",
+        "|---|---|---|---|---|",
+    ]
+    for name, e in card["models"].items():
+        h = e.get("heldout") or {}
+        if e["kind"] == "score":
+            rho = h.get("spearman")
+            med = h.get("above_median", {})
+            agree = (
+                f"Spearman {'n/a' if rho is None else f'{rho:.3f}'}; above-median acc "
+                f"{med.get('accuracy', float('nan')):.3f}, F1 {med.get('f1', float('nan')):.3f}"
+            )
+            if "above_fixed" in h:
+                fx = h["above_fixed"]
+                agree += f"; ≥{fx['threshold']:g} acc {fx['accuracy']:.3f}, F1 {fx['f1']:.3f}"
+        else:
+            agree = f"accuracy {h.get('accuracy', float('nan')):.3f}, macro-F1 {h.get('macro_f1', float('nan')):.3f}"
+        lines.append(f"| {name} | {e['kind']} | {e['train_size']} | {e['heldout_size']} | {agree} |")
+    if card.get("skipped"):
+        lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in card["skipped"].items())]
+    lines += ["", f"Training settings: `{json.dumps(card['training'], sort_keys=True)}`", ""]
+    return "\n".join(lines)

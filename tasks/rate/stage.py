@@ -1,0 +1,386 @@
+"""The rate stage: a stratified document sample → LLM ratings on every criterion → ``ratings/<name>/``.
+
+``ratings/<name>/sample.parquet``   the sample (reused on rerun while the sampling parameters are unchanged)
+``ratings/<name>/ratings.parquet``  one row per sampled document: its prepared text, split, flags and, per
+                                    criterion, the logprob-derived score (or domain + probability) and a status
+``ratings/<name>/meta.json``        model, criteria keys, counts, request statistics, ``complete``
+``_markers/rate/<name>/ratings.done`` written last, only when every document got a final answer
+
+Resumable: every rating is checkpointed in the cache (:mod:`tasks.rate.cache`) as it arrives, so a rerun after a
+crash, a dead server or an exhausted budget only pays for what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from tasks.progress import print_summary
+from tasks.rate.cache import RatingCache
+from tasks.rate.client import (
+    Job,
+    Outcome,
+    RaterClient,
+    RaterConfig,
+    RaterUnavailable,
+    check_server,
+    render_chatml,
+)
+from tasks.rate.criteria import (
+    CRITERIA,
+    Criterion,
+    get_criteria,
+    looks_like_text,
+    normalize_whitespace,
+    sanitize,
+    strip_injections,
+    text_hash,
+    truncate_middle,
+)
+from tasks.rate.sample import in_heldout, stratified_sample
+from tasks.storage import (
+    CompletionMarkers,
+    Store,
+    exists,
+    join,
+    read_json,
+    read_parquet,
+    validate_name,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+ALL_CRITERIA: tuple[str, ...] = tuple(CRITERIA)
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    store: str
+    server_url: str
+    criteria: tuple[str, ...] = ALL_CRITERIA
+    sample_size: int = 1000
+    name: str = "default"
+    snapshots: tuple[str, ...] | None = None
+    seed: int = 0
+    heldout_fraction: float = 0.2
+    stratify_by_domain: bool = True
+    exclude_duplicates: bool = True
+    max_doc_tokens: int = 1024
+    chars_per_token: float = 3.0
+    model: str | None = None
+    api: Literal["completions", "chat"] = "completions"
+    batch_size: int = 8
+    concurrency: int = 4
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    max_requests: int | None = None
+
+    def __post_init__(self) -> None:
+        validate_name(self.name, "ratings name")
+        get_criteria(list(self.criteria))
+        if self.sample_size < 1:
+            raise ValueError("sample_size must be >= 1")
+        if not 0.0 <= self.heldout_fraction < 1.0:
+            raise ValueError("heldout_fraction must be in [0, 1)")
+        if self.max_doc_tokens < 16:
+            raise ValueError("max_doc_tokens must be >= 16")
+        if self.chars_per_token <= 0:
+            raise ValueError("chars_per_token must be > 0")
+        for snap in self.snapshots or ():
+            validate_name(snap, "snapshot")
+        self.rater_config()  # validates the client settings too
+
+    def rater_config(self) -> RaterConfig:
+        return RaterConfig(
+            url=self.server_url,
+            model=self.model,
+            api=self.api,
+            batch_size=self.batch_size,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            max_requests=self.max_requests,
+        )
+
+    def sample_params(self) -> dict[str, Any]:
+        return {
+            "sample_size": self.sample_size,
+            "seed": self.seed,
+            "snapshots": list(self.snapshots or []),
+            "stratify_by_domain": self.stratify_by_domain,
+            "exclude_duplicates": self.exclude_duplicates,
+        }
+
+
+@dataclass
+class RateResult:
+    name: str
+    ratings_url: str
+    model: str
+    n_sampled: int
+    rated: dict[str, int]
+    cache_hits: int
+    requests: int
+    malformed: int
+    failed: int
+    budget_exhausted: bool
+    complete: bool
+    truncated: int
+    injection_suspected: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Doc:
+    id: str
+    text: str  # prepared: sanitised, injections cut, whitespace normalised, truncated
+    status: str  # ok | empty | non_text
+    orig_chars: int
+    truncated: bool
+    injections: int
+    doc_hash: str
+
+
+def prepare_text(raw: str | None, max_chars: int) -> tuple[str, str, bool, int]:
+    """Untrusted page text → (prepared text, status, truncated, injection sentences cut)."""
+    if raw is None or not raw.strip():
+        return "", "empty", False, 0
+    if not looks_like_text(raw):
+        return "", "non_text", False, 0
+    text = normalize_whitespace(sanitize(raw))
+    text, injections = strip_injections(text)
+    if not text:
+        return "", "empty", False, injections
+    text, truncated = truncate_middle(text, max_chars)
+    return text, "ok", truncated, injections
+
+
+def _doc_char_budget(
+    config: RateConfig, criteria: list[Criterion], max_model_len: int | None, text: str
+) -> int:
+    tokens = config.max_doc_tokens
+    if max_model_len:
+        # Prompt overhead without the document, over-estimated at 2.5 characters per token.
+        overhead = max(len(render_chatml(c.messages(""))) for c in criteria) / 2.5
+        tokens = max(16, min(tokens, int(max_model_len - overhead - 16)))
+    sample = text[:4000]
+    ascii_share = sum(1 for ch in sample if ord(ch) < 128) / max(1, len(sample))
+    per_token = config.chars_per_token if ascii_share > 0.8 else min(config.chars_per_token, 1.2)
+    return max(64, int(tokens * per_token))
+
+
+def _load_or_make_sample(config: RateConfig, store: Store) -> pa.Table:
+    base = join(store.ratings(), config.name)
+    sample_url, params_url = join(base, "sample.parquet"), join(base, "sample_params.json")
+    params = config.sample_params()
+    if exists(sample_url) and exists(params_url) and read_json(params_url) == params:
+        return read_parquet(sample_url)
+    table = stratified_sample(
+        store,
+        config.sample_size,
+        seed=config.seed,
+        snapshots=config.snapshots,
+        by_domain=config.stratify_by_domain,
+        exclude_duplicates=config.exclude_duplicates,
+    )
+    split = [
+        "heldout" if in_heldout(config.seed, i, config.heldout_fraction) else "train"
+        for i in table.column("id").to_pylist()
+    ]
+    table = table.append_column("split", pa.array(split, pa.string()))
+    write_parquet_atomic(sample_url, table)
+    write_json_atomic(params_url, params)
+    return table
+
+
+def run_rate(config: RateConfig) -> RateResult:
+    """Rate a stratified sample on every criterion; see the module docstring for what it writes."""
+    store = Store(config.store)
+    criteria = get_criteria(list(config.criteria))
+    rater_cfg = config.rater_config()
+    info = check_server(rater_cfg)  # a clear error before any work when the server is down
+    sample = _load_or_make_sample(config, store)
+    docs: list[_Doc] = []
+    for row_id, raw in zip(sample.column("id").to_pylist(), sample.column("text").to_pylist(), strict=True):
+        budget = _doc_char_budget(config, criteria, info.max_model_len, raw or "")
+        text, status, truncated, injections = prepare_text(raw, budget)
+        docs.append(_Doc(row_id, text, status, len(raw or ""), truncated, injections, text_hash(text)))
+
+    client = RaterClient(rater_cfg, info.model)
+    caches: dict[str, RatingCache] = {}
+    statuses: dict[tuple[str, str], str] = {}  # (criterion, doc_hash) -> status of this run's attempt
+    cache_hits = 0
+    dead: RaterUnavailable | None = None
+    for criterion in criteria:
+        cache = RatingCache(store, criterion.key, info.model, flush_every=max(4, config.batch_size))
+        cache.load()
+        caches[criterion.name] = cache
+        jobs: dict[str, Job] = {}
+        for doc in docs:
+            if doc.status != "ok":
+                continue
+            if cache.get(doc.doc_hash) is not None:
+                cache_hits += 1
+            elif doc.doc_hash not in jobs:
+                jobs[doc.doc_hash] = Job(doc.doc_hash, criterion, doc.text)
+        if dead is not None or not jobs:
+            continue
+
+        def on_result(outcome: Outcome, cache: RatingCache = cache) -> None:
+            statuses[(outcome.criterion, outcome.key)] = outcome.status
+            if outcome.status == "ok" and outcome.reading is not None:
+                cache.put(outcome.key, outcome.reading, outcome.sent_chars, outcome.shrinks)
+
+        try:
+            client.rate(list(jobs.values()), on_result)
+        except RaterUnavailable as exc:
+            dead = exc
+        finally:
+            cache.flush()
+            cache.compact()
+
+    table, rated, failed_by_status = _assemble(sample, docs, criteria, caches, statuses)
+    stats = client.stats
+    complete = (
+        dead is None
+        and not stats.budget_exhausted
+        and all(
+            rated[c.name] + failed_by_status[c.name] == sum(1 for d in docs if d.status == "ok")
+            for c in criteria
+        )
+    )
+    base = join(store.ratings(), config.name)
+    write_parquet_atomic(join(base, "ratings.parquet"), table)
+    doc_status = Counter(d.status for d in docs)
+    n_truncated = sum(d.truncated for d in docs)
+    n_injection = sum(d.injections > 0 for d in docs)
+    meta: dict[str, Any] = {
+        "name": config.name,
+        "model": info.model,
+        "server": info.url,
+        "max_model_len": info.max_model_len,
+        "criteria": {c.name: {"key": c.key, "kind": c.kind, "version": c.version} for c in criteria},
+        "n_sampled": len(docs),
+        "doc_status": dict(doc_status),
+        "rated": rated,
+        "cache_hits": cache_hits,
+        "complete": complete,
+        "written_at": time.time(),
+        "config": asdict(config),
+        "requests": stats.as_dict(),
+        "truncated": n_truncated,
+        "injection_suspected": n_injection,
+    }
+    write_json_atomic(join(base, "meta.json"), meta)
+    markers = CompletionMarkers(store.markers("rate", config.name))
+    if complete:
+        markers.mark_done("ratings", {"model": info.model, "n": len(docs)})
+    result = RateResult(
+        name=config.name,
+        ratings_url=join(base, "ratings.parquet"),
+        model=info.model,
+        n_sampled=len(docs),
+        rated=rated,
+        cache_hits=cache_hits,
+        requests=stats.requests,
+        malformed=stats.malformed,
+        failed=stats.failed,
+        budget_exhausted=stats.budget_exhausted,
+        complete=complete,
+        truncated=n_truncated,
+        injection_suspected=n_injection,
+        skipped={k: v for k, v in doc_status.items() if k != "ok"},
+        stats=stats.as_dict(),
+    )
+    print_summary(
+        f"rate {config.name}",
+        {
+            "sampled": len(docs),
+            **{f"rated {k}": v for k, v in rated.items()},
+            "cache hits": cache_hits,
+            "requests": stats.requests,
+            "malformed": stats.malformed,
+            "truncated": result.truncated,
+            "injection suspected": result.injection_suspected,
+            "budget exhausted": str(stats.budget_exhausted),
+            "complete": str(complete),
+        },
+    )
+    if dead is not None:
+        raise RaterUnavailable(
+            f"{dead} ({sum(rated.values())} ratings kept; partial table at {result.ratings_url})"
+        )
+    return result
+
+
+def _assemble(
+    sample: pa.Table,
+    docs: list[_Doc],
+    criteria: list[Criterion],
+    caches: dict[str, RatingCache],
+    statuses: dict[tuple[str, str], str],
+) -> tuple[pa.Table, dict[str, int], dict[str, int]]:
+    cols: dict[str, list[Any]] = {
+        "id": sample.column("id").to_pylist(),
+        "snapshot": sample.column("snapshot").to_pylist(),
+        "shard": sample.column("shard").to_pylist(),
+        "url": sample.column("url").to_pylist(),
+        "language": sample.column("language").to_pylist(),
+        "stratum": sample.column("stratum").to_pylist(),
+        "split": sample.column("split").to_pylist(),
+        "text": [d.text for d in docs],
+        "doc_hash": [d.doc_hash for d in docs],
+        "doc_status": [d.status for d in docs],
+        "orig_chars": [d.orig_chars for d in docs],
+        "sent_chars": [len(d.text) for d in docs],
+        "truncated": [d.truncated for d in docs],
+        "injection_suspected": [d.injections > 0 for d in docs],
+    }
+    types: dict[str, pa.DataType] = {
+        "orig_chars": pa.int64(),
+        "sent_chars": pa.int64(),
+        "truncated": pa.bool_(),
+        "injection_suspected": pa.bool_(),
+    }
+    rated: dict[str, int] = {}
+    final_failures: dict[str, int] = {}
+    for c in criteria:
+        cache = caches[c.name]
+        values: list[float | None] = []
+        labels: list[str | None] = []
+        probs: list[str | None] = []
+        status: list[str] = []
+        for d in docs:
+            entry = cache.get(d.doc_hash) if d.status == "ok" else None
+            if entry is not None:
+                values.append(entry.value)
+                labels.append(entry.label)
+                probs.append(json.dumps(entry.probs, sort_keys=True))
+                status.append("ok")
+            else:
+                values.append(None)
+                labels.append(None)
+                probs.append(None)
+                status.append(d.status if d.status != "ok" else statuses.get((c.name, d.doc_hash), "pending"))
+        rated[c.name] = sum(s == "ok" for s in status)
+        final_failures[c.name] = sum(s in ("malformed", "failed") for s in status)
+        if c.kind == "choice":
+            cols[c.name] = labels
+            cols[f"{c.name}_score"] = values
+            types[f"{c.name}_score"] = pa.float64()
+            cols[f"{c.name}_probs"] = probs
+        else:
+            cols[c.name] = values
+            types[c.name] = pa.float64()
+        cols[f"{c.name}__status"] = status
+    arrays = {k: pa.array(v, type=types.get(k, pa.string())) for k, v in cols.items()}
+    return pa.table(arrays), rated, final_failures

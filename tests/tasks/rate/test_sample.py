@@ -1,0 +1,45 @@
+"""Stratified, reproducible samples: per language and per domain, duplicates left out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+from fixtures_vllm import mixed_corpus, write_documents
+
+from tasks.rate.sample import list_document_shards, stratified_sample
+from tasks.storage import Store, read_parquet, write_parquet_atomic
+
+SNAP = "CC-TEST-2024-01"
+
+
+def test_sample_is_balanced_reproducible_and_skips_duplicates(tmp_path: Path, shared_data: Path) -> None:
+    docs = mixed_corpus(shared_data, en_web=30, per_register=3, wiki=10)  # 40 en, 3 each of fr/sv/fi
+    write_documents(tmp_path, docs, snapshot=SNAP, n_shards=2)
+    store = Store(str(tmp_path))
+    sample = stratified_sample(store, 20, seed=1)
+    langs = Counter(sample.column("language").to_pylist())
+    assert langs == {"en": 11, "fr": 3, "sv": 3, "fi": 3}  # small strata fully used, the rest goes to en
+    assert sample.column("id").to_pylist() == stratified_sample(store, 20, seed=1).column("id").to_pylist()
+    assert sample.column("id").to_pylist() != stratified_sample(store, 20, seed=2).column("id").to_pylist()
+
+    # duplicates (dedup attributes) never enter the sample; a known domain becomes part of the stratum
+    for ref in list_document_shards(store):
+        ids = read_parquet(ref.url, columns=["id"]).column("id").to_pylist()
+        dup = [i % 2 == 0 for i in range(len(ids))]
+        write_parquet_atomic(
+            store.attribute_shard("dedup", SNAP, ref.shard), pa.table({"id": ids, "is_duplicate": dup})
+        )
+        domain = ["Education" if i % 3 == 0 else "Other" for i in range(len(ids))]
+        write_parquet_atomic(
+            store.attribute_shard("scores", SNAP, ref.shard), pa.table({"id": ids, "domain": domain})
+        )
+    dup_ids = set()
+    for ref in list_document_shards(store):
+        t = read_parquet(store.attribute_shard("dedup", SNAP, ref.shard)).to_pylist()
+        dup_ids |= {r["id"] for r in t if r["is_duplicate"]}
+    sample = stratified_sample(store, 60, seed=1)
+    assert not dup_ids & set(sample.column("id").to_pylist())
+    assert len(sample) == len(docs) - len(dup_ids)
+    assert {s.split("|")[1] for s in sample.column("stratum").to_pylist()} == {"Education", "Other"}
