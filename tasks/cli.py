@@ -21,6 +21,7 @@ STAGE_CLI_MODULES: tuple[str, ...] = (
     "tasks.cluster.cli",
     "tasks.sweep.cli",
     "tasks.mix.cli",
+    "tasks.pipeline_cli",
 )
 
 DEFAULT_STORE = "quarry-data"

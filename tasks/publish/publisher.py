@@ -94,9 +94,16 @@ class PublishConfig:
     sweep_id: str | None = None
     extra_lineage: Mapping[str, str] = field(default_factory=dict)
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(n_workers=0))
+    published_name: str | None = None  # the release's name at the target; default: the mixture's name
+
+    @property
+    def release(self) -> str:
+        return self.published_name or self.name
 
     def __post_init__(self) -> None:
         validate_name(self.name, "mixture name")
+        if self.published_name is not None:
+            validate_name(self.published_name, "published name")
         if not self.store:
             raise ValueError("store is required")
         if not self.target:
@@ -183,11 +190,11 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
     model_versions = sorted({v for r in results for v in r.model_versions})
     lineage = _lineage(config, store, mixture, table, model_versions)
 
-    with tempfile.TemporaryDirectory(prefix=f"quarry-publish-{config.name}-") as staging:
+    with tempfile.TemporaryDirectory(prefix=f"quarry-publish-{config.release}-") as staging:
         staged = _stage_shards(table, staging, config.max_rows_per_shard)
         domains, sources, totals = _stats(table, staged, mixture.summary)
         skipped = {"missing_documents": missing, "zero_repetition_rows": mixture.zero_repetition_rows}
-        digest = _content_digest(config.name, staged, lineage, domains, sources, skipped)
+        digest = _content_digest(config.release, staged, lineage, domains, sources, skipped)
         publisher = {
             "id": uuid.uuid4().hex,
             "host": socket.gethostname(),
@@ -197,7 +204,7 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
         def manifest_for(number: int, report: FileEntry | None = None) -> Manifest:
             return Manifest(
                 format=FORMAT,
-                name=config.name,
+                name=config.release,
                 version=number,
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 content_digest=digest,
@@ -211,17 +218,19 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
                 skipped=skipped,
             )
 
-        versions = scan_versions(target, config.name)
+        versions = scan_versions(target, config.release)
         if config.dry_run:
             number = max((v.number for v in versions), default=0) + 1
             manifest = manifest_for(number)
             log.info(
-                "dry run: would publish %s as %s", config.name, target.url_for(f"{config.name}/v{number}")
+                "dry run: would publish %s as %s",
+                config.release,
+                target.url_for(f"{config.release}/v{number}"),
             )
             return PublishResult(
-                config.name,
+                config.release,
                 number,
-                target.url_for(f"{config.name}/v{number}"),
+                target.url_for(f"{config.release}/v{number}"),
                 manifest,
                 dry_run=True,
                 already_published=False,
@@ -230,13 +239,15 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
             )
 
         def already_published(number: int) -> PublishResult:
-            raw = target.get(f"{config.name}/{version_label(number)}/{MANIFEST}")
-            latest = advance_latest(target, config.name, number, sha256_hex(raw))  # repair a lagging latest
-            log.info("%s is already published as v%d; nothing written", config.name, number)
+            raw = target.get(f"{config.release}/{version_label(number)}/{MANIFEST}")
+            latest = advance_latest(
+                target, config.release, number, sha256_hex(raw)
+            )  # repair a lagging latest
+            log.info("%s is already published as v%d; nothing written", config.release, number)
             return PublishResult(
-                config.name,
+                config.release,
                 number,
-                target.url_for(f"{config.name}/{version_label(number)}"),
+                target.url_for(f"{config.release}/{version_label(number)}"),
                 Manifest.from_bytes(raw),
                 dry_run=False,
                 already_published=True,
@@ -244,7 +255,7 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
                 latest_version=latest,
             )
 
-        target.check_conditional_writes(f"{config.name}/probes")
+        target.check_conditional_writes(f"{config.release}/probes")
         done = [v for v in versions if v.complete and _claim_digest(v) == digest]
         if done:
             return already_published(done[0].number)
@@ -252,24 +263,24 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
         resumable = [v for v in versions if not v.complete and _claim_digest(v) == digest]
         if resumable:
             number, resumed = resumable[0].number, True
-            log.info("resuming the unfinished publication of %s v%d", config.name, number)
+            log.info("resuming the unfinished publication of %s v%d", config.release, number)
         else:
-            number = claim_version(target, config.name, versions, {**publisher, "content_digest": digest})
+            number = claim_version(target, config.release, versions, {**publisher, "content_digest": digest})
             resumed = False
             # A concurrent publisher of the same content may hold a lower claim: every such publisher
             # converges on the lowest one (its claim is older than ours, so this scan sees it).
             same = [
                 v
-                for v in scan_versions(target, config.name)
+                for v in scan_versions(target, config.release)
                 if v.number < number and _claim_digest(v) == digest
             ]
             if same:
-                target.delete(f"{config.name}/{version_label(number)}/{CLAIM}")
+                target.delete(f"{config.release}/{version_label(number)}/{CLAIM}")
                 if same[0].complete:
                     return already_published(same[0].number)
                 number, resumed = same[0].number, True
                 log.info("joining the concurrent publication of the same mixture as v%d", number)
-        prefix = f"{config.name}/{version_label(number)}"
+        prefix = f"{config.release}/{version_label(number)}"
 
         _upload_shards(target, prefix, staged)
         report_entry = None
@@ -284,10 +295,10 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
                 raise ObjectStoreError(
                     f"{target.url_for(prefix)} was completed by another publisher with different content"
                 )
-        latest = advance_latest(target, config.name, number, sha256_hex(manifest_bytes))
+        latest = advance_latest(target, config.release, number, sha256_hex(manifest_bytes))
         log.info("published %s (latest is now v%s)", target.url_for(prefix), latest)
         return PublishResult(
-            config.name,
+            config.release,
             number,
             target.url_for(prefix),
             manifest,

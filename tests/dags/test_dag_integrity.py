@@ -33,7 +33,9 @@ def test_expected_dags_exist(dagbag) -> None:  # type: ignore[no-untyped-def]
         assert dag.tags and "quarry" in dag.tags, dag_id
         assert dag.doc_md, f"{dag_id} has no doc_md"
         for t in dag.tasks:
-            assert (t.retries or 0) >= 1 or t.task_id.startswith(("validate", "check")), f"{dag_id}.{t.task_id} has no retries"
+            assert (t.retries or 0) >= 1 or t.task_id.startswith(("validate", "check")), (
+                f"{dag_id}.{t.task_id} has no retries"
+            )
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

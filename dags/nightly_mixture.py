@@ -1,0 +1,139 @@
+"""nightly_mixture: ingest → rater models → score → sweep → mix → publish, for the newest snapshots.
+
+Runs nightly at 02:00 UTC and whenever new documents, scores or a new sweep land (Assets). Each task calls one
+plain step of ``tasks.pipeline``; the same steps run in order under ``quarry run``. On an empty store the run
+bootstraps a rater model (rate + distill on the vLLM server) and a small proxy sweep when ``bootstrap`` is set;
+in production ``rater_distill`` and ``proxy_sweep`` produce them. The proxy sweep uses the ``gpu`` pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+from common.assets import DOCUMENTS, PUBLISHED_MIXTURE, SCORES, SWEEP
+
+PIPELINE_PARAMS = (
+    "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "model_version",
+    "sweep_id", "n_proxies", "proxy_token_budget", "search_size", "proxy_model", "mixture", "publish_to",
+    "bootstrap", "dry_run",
+)  # fmt: skip
+
+
+def _config() -> Any:
+    """The run's PipelineConfig from its Params (empty strings mean "default")."""
+    from tasks.pipeline import PipelineConfig
+
+    params = get_current_context()["params"]
+    given = {k: params[k] for k in PIPELINE_PARAMS if k in params and params[k] not in ("", None, [])}
+    if "inputs" in given:
+        given["inputs"] = tuple(given["inputs"])
+    if "store" not in given:
+        from common.config import default_store
+
+        given["store"] = default_store()
+    return PipelineConfig(**given)
+
+
+@dag(
+    dag_id="nightly_mixture",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), assets=(DOCUMENTS | SCORES | SWEEP)
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["quarry", "nightly"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    params={
+        "store": Param("", type="string", description="store root; empty: $QUARRY_STORE or ./quarry-data"),
+        "shared_data": Param("../shared/data", type="string", description="real pages and eval sets"),
+        "inputs": Param(
+            ["sample", "shared-crawl"],
+            type="array",
+            description="crawl roots or snapshot folders (newest crawl-data/<id> is taken); 'sample' and "
+            "'shared-crawl' are the embedded demo inputs",
+        ),
+        "workers": Param(2, type="integer", minimum=0, description="Dask LocalCluster workers"),
+        "scheduler": Param("", type="string", description="existing Dask scheduler address"),
+        "rater_url": Param(
+            "", type="string", description="OpenAI-compatible vLLM URL for bootstrapping raters"
+        ),
+        "rate_sample_size": Param(120, type="integer", minimum=10),
+        "model_version": Param("", type="string", description="rater model version; empty: latest"),
+        "sweep_id": Param("", type="string", description="sweep whose parameters to use; empty: latest"),
+        "n_proxies": Param(24, type="integer", minimum=4),
+        "proxy_token_budget": Param(65536, type="integer", minimum=4096),
+        "search_size": Param(20000, type="integer", minimum=100),
+        "proxy_model": Param("tiny", enum=["tiny", "small", "regmix-1m"]),
+        "mixture": Param("nightly", type="string", description="release name of the published mixture"),
+        "publish_to": Param(
+            "", type="string", description="s3://bucket/prefix or a directory; empty: <store>/published"
+        ),
+        "bootstrap": Param(True, type="boolean", description="build missing rater models / sweep"),
+        "dry_run": Param(False, type="boolean", description="plan the publication, write nothing"),
+    },
+    doc_md=__doc__,
+)
+def nightly_mixture() -> None:
+    @task
+    def ingest() -> dict[str, Any]:
+        from tasks.pipeline import step_ingest
+
+        return step_ingest(_config())
+
+    @task
+    def models() -> dict[str, Any]:
+        from tasks.pipeline import step_models
+
+        return step_models(_config())
+
+    @task(outlets=[SCORES])
+    def score(models: dict[str, Any], ingested: dict[str, Any]) -> dict[str, Any]:
+        from tasks.pipeline import step_score
+
+        return step_score(_config(), models["model_version"])
+
+    @task(pool="gpu", pool_slots=1)
+    def sweep() -> dict[str, Any]:
+        from tasks.pipeline import step_sweep
+
+        return step_sweep(_config())
+
+    @task
+    def mix(
+        models: dict[str, Any], sweep: dict[str, Any], ingested: dict[str, Any], scored: dict[str, Any]
+    ) -> dict[str, Any]:
+        from tasks.pipeline import step_mix
+
+        return step_mix(_config(), models["model_version"], sweep["sweep_id"], ingested["snapshots"])
+
+    @task(outlets=[PUBLISHED_MIXTURE])
+    def publish(mixed: dict[str, Any], sweep: dict[str, Any], outlet_events: Any = None) -> dict[str, Any]:
+        from tasks.pipeline import step_publish
+
+        config = _config()
+        published = step_publish(config, mixed["mixture"], sweep["sweep_id"])
+        print(f"published {published['release']} v{published['version']}: {published['url']}")
+        print(f"report: {published['report']}")
+        if outlet_events is not None:
+            outlet_events[PUBLISHED_MIXTURE].extra = {
+                "store": config.store,
+                "name": mixed["mixture"],
+                **published,
+            }
+        return published
+
+    ingested = ingest()
+    rater = models()
+    ingested >> rater
+    scored = score(rater, ingested)
+    swept = sweep()
+    scored >> swept
+    publish(mix(rater, swept, ingested, scored), swept)
+
+
+nightly_mixture_dag = nightly_mixture()
