@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.quarry-installed
 
-.PHONY: setup services demo test lint typecheck check bench clean
+.PHONY: setup demo test lint typecheck check bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ typecheck:
 	$(BIN)/mypy
 
 check: lint typecheck
+
+bench: setup
+	bash bench/setup_peers.sh
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .venv-vllm .quarry quarry-data

@@ -96,30 +96,30 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
 
     ids: list[pa.Array] = []
     exact: list[np.ndarray] = []
-    sigs: list[np.ndarray] = []
+    bands: list[np.ndarray] = []
     owner: list[tuple[str, int]] = []  # (shard, rows) of this snapshot, in order
     n_ref = 0
     for ref in references:
         for ref_shard in sorted(CompletionMarkers(store.markers(INGEST_STAGE, ref)).done()):
             table = read_parquet(minhash_shard(store, ref, ref_shard))
             n_ref += table.num_rows
-            _collect(table, config, ids, exact, sigs)
+            _collect(table, config, ids, exact, bands)
     for shard in shards:
         table = read_parquet(minhash_shard(store, snapshot, shard))
         owner.append((shard, table.num_rows))
-        _collect(table, config, ids, exact, sigs)
+        _collect(table, config, ids, exact, bands)
 
     n = sum(len(a) for a in exact)
     all_ids = pa.concat_arrays(ids).to_numpy(zero_copy_only=False) if ids else np.zeros(0, dtype=object)
     exact_arr = np.concatenate(exact) if exact else np.zeros(0, np.uint64)
-    sig_arr = np.concatenate(sigs) if sigs else np.zeros((0, config.num_perm), np.uint32)
 
     index = np.arange(n, dtype=np.int64)
     exact_root = components([exact_arr], n) if config.exact and n else index
     keys: list[np.ndarray] = [exact_arr] if config.exact else []
     if config.fuzzy and n:
-        bands = band_keys(sig_arr, config.bands, config.rows)
-        keys.extend(bands[:, b] for b in range(config.bands))
+        band_arr = np.concatenate(bands)
+        bands.clear()
+        keys.extend(band_arr[:, b] for b in range(config.bands))
     root = components(keys, n) if keys and n else index
 
     is_exact = exact_root < index
@@ -166,15 +166,22 @@ def _references(store: Store, snapshot: str, other: str) -> bool:
 
 
 def _collect(
-    table: pa.Table, config: DedupConfig, ids: list[pa.Array], exact: list[np.ndarray], sigs: list[np.ndarray]
+    table: pa.Table,
+    config: DedupConfig,
+    ids: list[pa.Array],
+    exact: list[np.ndarray],
+    bands: list[np.ndarray],
 ) -> None:
+    """Keep a shard's ids, exact hashes and LSH band keys; its signatures are dropped once keyed."""
     ids.append(table.column("id").combine_chunks())
     exact.append(table.column("exact_hash").to_numpy().astype(np.uint64))
     width = config.num_perm
-    flat = table.column("signature").combine_chunks().flatten().to_numpy()
-    sig = flat.reshape(-1, width) if flat.size else np.zeros((0, width), np.uint32)
-    if sig.shape[1] != width:
+    column = table.column("signature")
+    if column.type.list_size != width:
         raise ValueError(
             "signatures in the store were made with other MinHash settings; re-ingest the snapshot"
         )
-    sigs.append(sig)
+    if config.fuzzy:
+        flat = column.combine_chunks().flatten().to_numpy()
+        sig = flat.reshape(-1, width) if flat.size else np.zeros((0, width), np.uint32)
+        bands.append(band_keys(sig, config.bands, config.rows))

@@ -1,0 +1,128 @@
+"""Smoke tests of the benchmarks: the Quarry side of each bench script on a tiny real input prints its tables.
+
+The peer (datatrove) side needs bench/setup_peers.sh and minutes of CPU, so CI runs ``--quarry-only``; the
+measurement helper itself is checked against a child that allocates a known amount of memory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_bench_common() -> ModuleType:
+    """bench/common.py under a private name: putting bench/ on sys.path would shadow dags/quarry_common (the DAGs'
+    ``from quarry_common.assets import ...``) for every later test in the session."""
+    spec = importlib.util.spec_from_file_location("quarry_bench_common", REPO / "bench" / "common.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+common = _load_bench_common()
+
+
+def _run(args: list[str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _table_rows(output: str, title: str) -> list[list[str]]:
+    """The body rows of the markdown table under ``### <title>...``."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("### " + title))
+    rows = []
+    for line in lines[start + 4 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def _number(cell: str) -> float:
+    match = re.match(r"[\d,.]+", cell)
+    assert match, f"not a number: {cell!r}"
+    return float(match.group(0).replace(",", ""))
+
+
+def test_ingest_bench_quarry_side_prints_table(shared_data: Path, tmp_path: Path) -> None:
+    out = _run(
+        [
+            "bench/bench_ingest.py",
+            "--quarry-only",
+            "--repeat",
+            "1",
+            "--rounds",
+            "1",
+            "--shared",
+            str(shared_data),
+            "--workdir",
+            str(tmp_path),
+        ]
+    )
+    rows = _table_rows(out, "Ingest:")
+    assert [r[0] for r in rows] == ["quarry"]
+    quarry = rows[0]
+    assert _number(quarry[2]) > 800  # every trafilatura page is one WARC response record
+    assert 0 < _number(quarry[3]) < _number(quarry[2])  # filters keep some, drop some
+    assert _number(quarry[4]) > 0 and _number(quarry[6]) > 50  # a rate and a plausible peak RSS (MiB)
+    stages = {r[0] for r in _table_rows(out, "Quarry: where the ingest time goes")}
+    assert {"extract", "langid", "filters", "write"} <= stages
+    assert "input:" in out and "pinned to CPU" in out
+
+
+def test_dedup_bench_quarry_side_finds_the_near_duplicates(shared_data: Path, tmp_path: Path) -> None:
+    base = 30
+    out = _run(
+        [
+            "bench/bench_dedup.py",
+            "--quarry-only",
+            "--base",
+            str(base),
+            "--scales",
+            "1,2",
+            "--shared",
+            str(shared_data),
+            "--workdir",
+            str(tmp_path),
+        ]
+    )
+    sig = _table_rows(out, "MinHash signatures")
+    assert [r[0] for r in sig] == ["1x", "2x"]
+    assert [_number(r[1]) for r in sig] == [base, 2 * base]
+    assert all(_number(r[2]) > 0 for r in sig)
+    lsh = _table_rows(out, "LSH buckets")
+    # Every 2x copy is a ~1%-edited near duplicate of a 1x page: MinHash LSH must find (nearly) all of them.
+    assert _number(lsh[0][7]) == 0
+    assert _number(lsh[1][7]) >= 0.9 * base
+    memory = _table_rows(out, "Dedup memory")
+    assert len(memory) == 2 and all(_number(r[3]) > 0 for r in memory)
+
+
+def test_run_measured_sees_a_childs_memory_and_cpu() -> None:
+    code = (
+        "import sys, time; sys.path.insert(0, 'bench'); import common\n"
+        "with common.Region() as r:\n"
+        "    block = bytearray(200 * 1024 * 1024)\n"
+        "    block[:: 4096] = b'x' * len(block[:: 4096])\n"
+        "    sum(range(3_000_000))\n"
+        "    time.sleep(0.3)\n"
+        "common.emit({**r.as_dict(), 'peak': common.max_rss_mib()})\n"
+    )
+    measured = common.run_measured("alloc", [sys.executable, "-c", code], cpu=common.pick_cpu(None))
+    assert measured.cpu_s > 0 and measured.wall_s >= 0.3
+    assert 200 <= measured.result["peak"] < 400  # the child's own peak, not this (pytest) process's
+    assert measured.peak_tree_rss_mib >= 200
+    text = common.table("t", ["a", "b"], [["x", 1.5], ["y", 12345]])
+    assert text.splitlines()[2:] == ["| a | b      |", "|---|--------|", "| x | 1.50   |", "| y | 12,345 |"]
