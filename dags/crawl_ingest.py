@@ -10,8 +10,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from common.assets import DOCUMENTS
-from common.config import default_store
+from quarry_common.assets import DOCUMENTS
+from quarry_common.config import default_store
 
 
 @dag(

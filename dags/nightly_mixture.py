@@ -1,4 +1,4 @@
-"""nightly_mixture: ingest → rater models → score → sweep → mix → publish, for the newest snapshots.
+"""nightly_mixture: ingest → rater models → score → clusters → sweep → mix → publish, for the newest snapshots.
 
 Runs nightly at 02:00 UTC and whenever new documents, scores or a new sweep land (Assets). Each task calls one
 plain step of ``tasks.pipeline``; the same steps run in order under ``quarry run``. On an empty store the run
@@ -14,12 +14,12 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-from common.assets import DOCUMENTS, PUBLISHED_MIXTURE, SCORES, SWEEP
+from quarry_common.assets import DOCUMENTS, PUBLISHED_MIXTURE, SCORES, SWEEP
 
 PIPELINE_PARAMS = (
     "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "model_version",
     "sweep_id", "n_proxies", "proxy_token_budget", "search_size", "proxy_model", "mixture", "publish_to",
-    "bootstrap", "dry_run",
+    "bootstrap", "dry_run", "domains", "clusters",
 )  # fmt: skip
 
 
@@ -32,7 +32,7 @@ def _config() -> Any:
     if "inputs" in given:
         given["inputs"] = tuple(given["inputs"])
     if "store" not in given:
-        from common.config import default_store
+        from quarry_common.config import default_store
 
         given["store"] = default_store()
     return PipelineConfig(**given)
@@ -62,10 +62,10 @@ def _config() -> Any:
         "rater_url": Param(
             "", type="string", description="OpenAI-compatible vLLM URL for bootstrapping raters"
         ),
-        "rate_sample_size": Param(120, type="integer", minimum=10),
+        "rate_sample_size": Param(60, type="integer", minimum=10),
         "model_version": Param("", type="string", description="rater model version; empty: latest"),
         "sweep_id": Param("", type="string", description="sweep whose parameters to use; empty: latest"),
-        "n_proxies": Param(24, type="integer", minimum=4),
+        "n_proxies": Param(24, type="integer", minimum=10),
         "proxy_token_budget": Param(65536, type="integer", minimum=4096),
         "search_size": Param(20000, type="integer", minimum=100),
         "proxy_model": Param("tiny", enum=["tiny", "small", "regmix-1m"]),
@@ -73,6 +73,10 @@ def _config() -> Any:
         "publish_to": Param(
             "", type="string", description="s3://bucket/prefix or a directory; empty: <store>/published"
         ),
+        "domains": Param(
+            "auto", enum=["auto", "domain", "cluster"], description="what defines mixture domains"
+        ),
+        "clusters": Param(8, type="integer", minimum=2, description="k of the embedding clusters"),
         "bootstrap": Param(True, type="boolean", description="build missing rater models / sweep"),
         "dry_run": Param(False, type="boolean", description="plan the publication, write nothing"),
     },
@@ -96,6 +100,12 @@ def nightly_mixture() -> None:
         from tasks.pipeline import step_score
 
         return step_score(_config(), models["model_version"])
+
+    @task
+    def clusters(scored: dict[str, Any]) -> dict[str, Any]:
+        from tasks.pipeline import step_cluster
+
+        return step_cluster(_config())
 
     @task(pool="gpu", pool_slots=1)
     def sweep() -> dict[str, Any]:
@@ -132,7 +142,7 @@ def nightly_mixture() -> None:
     ingested >> rater
     scored = score(rater, ingested)
     swept = sweep()
-    scored >> swept
+    clusters(scored) >> swept
     publish(mix(rater, swept, ingested, scored), swept)
 
 

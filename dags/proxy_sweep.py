@@ -17,8 +17,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from common.assets import SCORES, SWEEP
-from common.config import default_store
+from quarry_common.assets import SCORES, SWEEP
+from quarry_common.config import default_store
 
 
 @dag(

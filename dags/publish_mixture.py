@@ -13,8 +13,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from common.assets import MIXTURE, PUBLISHED_MIXTURE
-from common.config import default_store
+from quarry_common.assets import MIXTURE, PUBLISHED_MIXTURE
+from quarry_common.config import default_store
 
 
 @dag(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from common.config import default_store
+from quarry_common.config import default_store
 
 ALL_CRITERIA = ["educational_value", "professionalism", "readability", "reasoning", "cleanliness", "domain"]
 

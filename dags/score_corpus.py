@@ -12,8 +12,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from common.assets import DOCUMENTS, SCORES
-from common.config import default_store
+from quarry_common.assets import DOCUMENTS, SCORES
+from quarry_common.config import default_store
 
 
 @dag(

@@ -1,4 +1,4 @@
-"""The nightly mixture, end to end: ingest → (rate → distill) → score → (sweep) → mix → publish.
+"""The nightly mixture, end to end: ingest → (rate → distill) → score → clusters → (sweep) → mix → publish.
 
 Each step is a plain function over a :class:`PipelineConfig` that returns a small JSON-able dict, so the
 ``nightly_mixture`` DAG maps them one task each and ``quarry run`` calls :func:`run_pipeline`, which runs the
@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -45,14 +45,18 @@ class PipelineConfig(BaseModel):
     rater_url: str = Field(
         default_factory=lambda: os.environ.get("QUARRY_RATER_URL", "http://127.0.0.1:8000/v1")
     )
-    rate_sample_size: int = Field(120, ge=10)
+    rate_sample_size: int = Field(60, ge=10)
     model_version: str | None = None  # None: the latest distilled version (bootstrapped if none)
     # sweep
     sweep_id: str | None = None  # None: the latest finished sweep (bootstrapped if none)
-    n_proxies: int = Field(24, ge=4)
+    n_proxies: int = Field(24, ge=10)
     proxy_token_budget: int = Field(65_536, ge=4096)
     search_size: int = Field(20_000, ge=100)
     proxy_model: str = "tiny"
+    # domains: the rater's DataMan domain, CLIMB-style embedding clusters, or "auto" (clusters when the
+    # scored corpus has fewer than two rater domains, as with a small rater model)
+    domains: Literal["auto", "domain", "cluster"] = "auto"
+    clusters: int = Field(8, ge=2)
     # mixture and publication
     mixture: str = "nightly"
     publish_to: str | None = None  # default: <store>/published
@@ -151,6 +155,39 @@ def step_score(config: PipelineConfig, model_version: str) -> dict[str, Any]:
     }
 
 
+def step_cluster(config: PipelineConfig) -> dict[str, Any]:
+    """Embed a sample with MiniLM, k-means it and give every document a cluster id (``attributes/clusters``)."""
+    from tasks.cluster import ClusterRunConfig, run_cluster
+
+    result = run_cluster(
+        ClusterRunConfig(
+            store=config.store,
+            k=config.clusters,
+            sample_size=max(config.clusters, 1000),
+            n_workers=config.workers,
+            scheduler=config.scheduler,
+        )
+    )
+    return {"cluster_version": result.version, "sizes": result.sizes, "documents": result.documents}
+
+
+def domain_column(config: PipelineConfig) -> Literal["domain", "cluster"]:
+    """The attribute that defines mixture domains for this run."""
+    if config.domains != "auto":
+        return config.domains
+    import pyarrow.compute as pc
+
+    from tasks.storage import list_files, read_parquet
+
+    seen: set[str] = set()
+    for url in list_files(Store(config.store).path("attributes", "scores"), (".parquet",)):
+        values = pc.unique(read_parquet(url, columns=["domain"]).column("domain")).to_pylist()
+        seen.update(str(v) for v in values if v)
+        if len(seen) >= 2:
+            return "domain"
+    return "cluster"
+
+
 def step_sweep(config: PipelineConfig) -> dict[str, Any]:
     """The sweep whose chosen parameters drive the mixture: given, latest, or (bootstrap) a small new one."""
     from tasks.sweep import (
@@ -162,6 +199,7 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
         run_sweep,
     )
 
+    column = domain_column(config)
     if config.sweep_id is not None:
         return {"sweep_id": resolve_sweep_id(config.store, config.sweep_id), "bootstrapped": False}
     try:
@@ -175,7 +213,7 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
     )
     sweep = SweepConfig(
         store=config.store,
-        sweep_id="bootstrap",
+        sweep_id=f"bootstrap-{column}",
         targets=targets,
         n_proxies=config.n_proxies,
         token_budget=config.proxy_token_budget,
@@ -184,19 +222,19 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
         model=ProxyModelConfig.preset(config.proxy_model),
         train=TrainConfig(lr=3e-3, batch_size=16, eval_tokens=8192),
         heldout_documents=40,
+        domain_column=column,
         validation_seeds=1,
         cluster=ClusterConfig(n_workers=0),
     )
     result = run_sweep(sweep)
-    return {"sweep_id": sweep.sweep_id, "bootstrapped": True, "spearman": result.spearman}
+    return {"sweep_id": sweep.sweep_id, "bootstrapped": True, "spearman": result.spearman, "domains": column}
 
 
 def mixture_name(config: PipelineConfig, model_version: str, sweep_id: str, snapshots: list[str]) -> str:
     """Mixtures are immutable, so each distinct input gets its own stored mixture; the published release
     keeps the plain name and numbers its versions."""
-    digest = hashlib.sha256(json.dumps([model_version, sweep_id, sorted(snapshots)]).encode()).hexdigest()[
-        :10
-    ]
+    key = [model_version, sweep_id, sorted(snapshots), domain_column(config)]
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:10]
     return f"{config.mixture}-{digest}"
 
 
@@ -212,6 +250,7 @@ def step_mix(
             name=name,
             sweep_id=sweep_id,
             snapshots=tuple(snapshots),
+            domain_column=domain_column(config),
             cluster=config.cluster(),
         )
     )
@@ -250,6 +289,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     ingested = step_ingest(config)
     models = step_models(config)
     scored = step_score(config, models["model_version"])
+    clustered = step_cluster(config)
     sweep = step_sweep(config)
     mixed = step_mix(config, models["model_version"], sweep["sweep_id"], ingested["snapshots"])
     published = step_publish(config, mixed["mixture"], sweep["sweep_id"])
@@ -257,6 +297,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         "ingest": ingested,
         "models": models,
         "score": scored,
+        "clusters": clustered,
         "sweep": sweep,
         "mix": mixed,
         "publish": published,

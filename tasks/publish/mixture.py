@@ -140,16 +140,19 @@ def _normalise(table: pa.Table, url: str) -> pa.Table:
 def source_shard_tasks(store: Store, mixture: MixtureInput) -> list[SourceShardTask]:
     """One task per (snapshot, shard) the mixture draws from, with that shard's rows (ids summed)."""
     rows = mixture.rows.sort_by([("snapshot", "ascending"), ("shard", "ascending"), ("id", "ascending")])
-    groups = rows.group_by(["snapshot", "shard"], use_threads=False).aggregate([([], "count_all")])
+    # Runs of equal (snapshot, shard) in the sorted rows. (Arrow's group_by does not promise to return groups
+    # in row order, so the boundaries are taken from the sorted columns themselves.)
+    keys = list(zip(rows["snapshot"].to_pylist(), rows["shard"].to_pylist(), strict=True))
+    runs: list[tuple[str, str, int]] = []
+    for key in keys:
+        if runs and (runs[-1][0], runs[-1][1]) == key:
+            runs[-1] = (key[0], key[1], runs[-1][2] + 1)
+        else:
+            runs.append((key[0], key[1], 1))
     has_domain = "domain" in rows.column_names
     tasks = []
     offset = 0
-    for snapshot, shard, count in zip(
-        groups["snapshot"].to_pylist(),
-        groups["shard"].to_pylist(),
-        groups["count_all"].to_pylist(),
-        strict=True,
-    ):
+    for snapshot, shard, count in runs:
         part = rows.slice(offset, count)
         offset += count
         validate_name(str(snapshot), "snapshot")

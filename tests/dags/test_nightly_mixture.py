@@ -35,7 +35,7 @@ def test_nightly_mixture_publishes_a_verified_release(
         "inputs": ["sample", str(crawl)],
         "rater_url": vllm_server.url,
         "rate_sample_size": 24,
-        "n_proxies": 8,
+        "n_proxies": 12,
         "proxy_token_budget": 16384,
         "search_size": 2000,
         "mixture": "nightly",
@@ -62,7 +62,9 @@ def test_nightly_mixture_publishes_a_verified_release(
     rows = sum(1 for _ in release.iter_documents(columns=["id", "text", "repetitions"]))
     assert rows > 0
     lineage = json.loads(release.manifest.model_dump_json())["lineage"]
-    assert lineage["sweep_id"] == "bootstrap"
+    assert lineage["sweep_id"] in ("bootstrap-domain", "bootstrap-cluster")
+    if lineage["sweep_id"] == "bootstrap-cluster":  # a one-domain rater: CLIMB clusters define the domains
+        assert len(proportions) >= 2 and all(d.startswith("cluster-") for d in proportions)
 
     # A second run with nothing new reuses everything and publishes nothing new.
     again = nightly_mixture.nightly_mixture_dag.test(run_conf=conf)
