@@ -30,25 +30,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from tasks.ingest.shard import DOCUMENT_SCHEMA
+
 REPO = Path(__file__).resolve().parent.parent
 TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
-DOC_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("url", pa.string()),
-        ("snapshot", pa.string()),
-        ("warc_file", pa.string()),
-        ("warc_offset", pa.int64()),
-        ("source", pa.string()),
-        ("text", pa.string()),
-        ("language", pa.string()),
-        ("language_score", pa.float32()),
-        ("n_chars", pa.int64()),
-        ("n_tokens", pa.int64()),
-        ("fetch_time", pa.string()),
-    ]
-)
+DOC_SCHEMA = DOCUMENT_SCHEMA  # the documents/ schema the ingest stage writes
 
 
 # ------------------------------------------------------------------------------------------------------------

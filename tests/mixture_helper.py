@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.ingest.shard import DOCUMENT_SCHEMA
 from tasks.storage import Store, write_json_atomic, write_parquet_atomic
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -110,24 +111,7 @@ def write_documents(store: Store, shared_data: Path) -> dict[str, list[str]]:
                         "fetch_time": str(record.get("created") or record.get("date") or ""),
                     }
                 )
-            docs = pa.Table.from_pylist(rows).cast(
-                pa.schema(
-                    [
-                        ("id", pa.string()),
-                        ("url", pa.string()),
-                        ("snapshot", pa.string()),
-                        ("warc_file", pa.string()),
-                        ("warc_offset", pa.int64()),
-                        ("source", pa.string()),
-                        ("text", pa.string()),
-                        ("language", pa.string()),
-                        ("language_score", pa.float32()),
-                        ("n_chars", pa.int64()),
-                        ("n_tokens", pa.int64()),
-                        ("fetch_time", pa.string()),
-                    ]
-                )
-            )
+            docs = pa.Table.from_pylist(rows).cast(DOCUMENT_SCHEMA)
             write_parquet_atomic(store.document_shard(snapshot, shard), docs)
             scores = [{"id": r["id"], **_scores(r["text"]), "domain": _domain(r["text"])} for r in rows]
             table = pa.Table.from_pylist(scores).append_column(
