@@ -28,6 +28,7 @@ import numpy as np
 
 from tasks.distill.predict import LoadedModel, latest_pointer
 from tasks.distill.text import fasttext_line
+from tasks.metrics import spearman as spearman  # re-exported for the model card's agreement figures
 from tasks.progress import print_summary
 from tasks.rate.criteria import CRITERIA
 from tasks.storage import (
@@ -93,28 +94,6 @@ class DistillResult:
 # ----------------------------------------------------------------------------------------------------------
 # metrics
 # ----------------------------------------------------------------------------------------------------------
-def _ranks(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    sorted_x = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and sorted_x[j + 1] == sorted_x[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0
-        i = j + 1
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman's ρ with average ranks for ties; None when undefined (fewer than 3 rows or a constant side)."""
-    if len(a) < 3:
-        return None
-    ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
-    if ra.std() == 0 or rb.std() == 0:
-        return None
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def binary_agreement(truth: np.ndarray, pred: np.ndarray, threshold: float) -> dict[str, float | int]:

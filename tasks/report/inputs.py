@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from tasks.metrics import spearman as spearman  # re-exported: reports compute the sweep fit's rho
+
 
 def _finite(values: Sequence[float], what: str) -> tuple[float, ...]:
     out = tuple(float(v) for v in values)
@@ -70,31 +72,6 @@ class ScoreDistribution:
             before=tuple(float(v / nb) if nb else 0.0 for v in hb),
             after=tuple(float(v / na) if na else 0.0 for v in ha),
         )
-
-
-def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman rank correlation with average ranks for ties; None below 3 points or without variance."""
-    if len(xs) != len(ys) or len(xs) < 3:
-        return None
-
-    def ranks(values: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
-        arr = np.asarray(values, dtype=np.float64)
-        order = np.argsort(arr, kind="mergesort")
-        out = np.empty(len(arr), dtype=np.float64)
-        sorted_vals = arr[order]
-        i = 0
-        while i < len(arr):
-            j = i
-            while j + 1 < len(arr) and sorted_vals[j + 1] == sorted_vals[i]:
-                j += 1
-            out[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-            i = j + 1
-        return out
-
-    rx, ry = ranks(xs), ranks(ys)
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 @dataclass(frozen=True)
