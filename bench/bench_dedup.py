@@ -91,14 +91,13 @@ def quarry_signatures_child(input_dir: str, store: str) -> None:
 
 def quarry_dedup_child(store: str) -> None:
     from tasks.ingest import DedupConfig, run_dedup
-    from tasks.ingest.shard import minhash_shard
     from tasks.storage import CompletionMarkers, Store, read_parquet
 
     # Warm-up outside the measurement: the first Parquet read imports pyarrow.dataset, pandas glue, fsspec's
     # local filesystem (~60 MiB of code and arenas that do not grow with the corpus).
     st = Store(store)
     first = sorted(CompletionMarkers(st.markers("ingest", SNAPSHOT)).done())[0]
-    read_parquet(minhash_shard(st, SNAPSHOT, first)).column("id").to_numpy()
+    read_parquet(st.minhash_shard(SNAPSHOT, first)).column("id").to_numpy()
     rss_before = current_rss_mib()
     with Region() as region:
         result = run_dedup(store, SNAPSHOT, DedupConfig())

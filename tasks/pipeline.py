@@ -230,10 +230,12 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
     return {"sweep_id": sweep.sweep_id, "bootstrapped": True, "spearman": result.spearman, "domains": column}
 
 
-def mixture_name(config: PipelineConfig, model_version: str, sweep_id: str, snapshots: list[str]) -> str:
+def mixture_name(
+    config: PipelineConfig, model_version: str, sweep_id: str, snapshots: list[str], column: str
+) -> str:
     """Mixtures are immutable, so each distinct input gets its own stored mixture; the published release
     keeps the plain name and numbers its versions."""
-    key = [model_version, sweep_id, sorted(snapshots), domain_column(config)]
+    key = [model_version, sweep_id, sorted(snapshots), column]
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:10]
     return f"{config.mixture}-{digest}"
 
@@ -243,14 +245,15 @@ def step_mix(
 ) -> dict[str, Any]:
     from tasks.mix import MixConfig, run_mix
 
-    name = mixture_name(config, model_version, sweep_id, snapshots)
+    column = domain_column(config)  # scans the scores attributes once
+    name = mixture_name(config, model_version, sweep_id, snapshots, column)
     result = run_mix(
         MixConfig(
             store=config.store,
             name=name,
             sweep_id=sweep_id,
             snapshots=tuple(snapshots),
-            domain_column=domain_column(config),
+            domain_column=column,
             cluster=config.cluster(),
         )
     )

@@ -20,7 +20,6 @@ import pyarrow as pa
 from tasks.ingest.config import DedupConfig
 from tasks.ingest.minhash import band_keys
 from tasks.ingest.shard import STAGE as INGEST_STAGE
-from tasks.ingest.shard import minhash_shard
 from tasks.storage import CompletionMarkers, Store, read_parquet, write_json_atomic, write_parquet_atomic
 
 STAGE = "dedup"
@@ -101,11 +100,11 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
     n_ref = 0
     for ref in references:
         for ref_shard in sorted(CompletionMarkers(store.markers(INGEST_STAGE, ref)).done()):
-            table = read_parquet(minhash_shard(store, ref, ref_shard))
+            table = read_parquet(store.minhash_shard(ref, ref_shard))
             n_ref += table.num_rows
             _collect(table, config, ids, exact, bands)
     for shard in shards:
-        table = read_parquet(minhash_shard(store, snapshot, shard))
+        table = read_parquet(store.minhash_shard(snapshot, shard))
         owner.append((shard, table.num_rows))
         _collect(table, config, ids, exact, bands)
 

@@ -25,7 +25,7 @@ from tasks.ingest.extract import ExtractionError, check_textual, html_to_text, p
 from tasks.ingest.filters import FilterPipeline, TextView, heuristic_attributes
 from tasks.ingest.langid import identify
 from tasks.ingest.records import Bad, Record, Skipped, read_file
-from tasks.storage import CompletionMarkers, Store, join, read_json, write_json_atomic, write_parquet_atomic
+from tasks.storage import CompletionMarkers, Store, read_json, write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,6 @@ class ShardSpec:
     file: InputFile
     snapshot: str
     config: IngestConfig
-
-
-def minhash_shard(store: Store, snapshot: str, shard: str) -> str:
-    return store.path("minhash", snapshot, f"{shard}.parquet")
 
 
 def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
@@ -240,7 +236,7 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
     write_parquet_atomic(
         store.quarantine_shard(spec.snapshot, shard), pa.table(quarantine, schema=QUARANTINE_SCHEMA)
     )
-    write_parquet_atomic(minhash_shard(store, spec.snapshot, shard), sig_table)
+    write_parquet_atomic(store.minhash_shard(spec.snapshot, shard), sig_table)
     timings["write"] = time.perf_counter() - t5
 
     stats: dict[str, Any] = {
@@ -264,7 +260,3 @@ def _with_id(table: pa.Table, docs: pa.Table) -> pa.Table:
     for name in table.column_names:
         columns[name] = table.column(name)
     return pa.table(columns)
-
-
-def shard_stats_path(store: Store, snapshot: str, shard: str) -> str:
-    return join(store.stats(STAGE, snapshot), f"{shard}.json")

@@ -5,6 +5,7 @@
 <root>/attributes/<name>/<snapshot>/<shard>.parquet   aligned by ``id``; scores never rewrite text
 <root>/removed/<snapshot>/<shard>.parquet             filtered-out documents with their drop reason
 <root>/quarantine/<snapshot>/<shard>.parquet          unreadable records: file, offset, reason
+<root>/minhash/<snapshot>/<shard>.parquet             MinHash signatures for the snapshot-wide dedup
 <root>/stats/<stage>/<snapshot>/<shard>.json          per-shard counters and timings
 <root>/_markers/<stage>/<scope>/<shard>.done          completion markers (resumable, idempotent stages)
 <root>/ratings/ models/<version>/ sweeps/<id>/ mixtures/<name>/ reports/
@@ -58,6 +59,12 @@ class Store:
     def removed_shard(self, snapshot: str, shard: str) -> str:
         return self.path(
             "removed", validate_name(snapshot, "snapshot"), f"{validate_name(shard, 'shard')}.parquet"
+        )
+
+    def minhash_shard(self, snapshot: str, shard: str) -> str:
+        """MinHash signatures of a documents shard, read by the snapshot-wide dedup."""
+        return self.path(
+            "minhash", validate_name(snapshot, "snapshot"), f"{validate_name(shard, 'shard')}.parquet"
         )
 
     def quarantine_shard(self, snapshot: str, shard: str) -> str:
