@@ -119,6 +119,7 @@ class Manifest(_Frozen):
     shards: list[ShardEntry]
     report: FileEntry | None = None
     skipped: dict[str, int] = Field(default_factory=dict)
+    validation: dict[str, Any] | None = None  # a validation gate's verdict; not part of the content digest
 
     @field_validator("name")
     @classmethod
@@ -137,7 +138,10 @@ class Manifest(_Frozen):
         return version_label(self.version)
 
     def to_bytes(self) -> bytes:
-        return (json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
+        data = self.model_dump(mode="json")
+        if data.get("validation") is None:
+            data.pop("validation", None)  # manifests without a verdict stay as they were
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:

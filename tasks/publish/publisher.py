@@ -95,6 +95,14 @@ class PublishConfig:
     extra_lineage: Mapping[str, str] = field(default_factory=dict)
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(n_workers=0))
     published_name: str | None = None  # the release's name at the target; default: the mixture's name
+    # Whether ``latest`` advances once the version is written. False: the version is complete and readable
+    # by its number, but ``latest`` stays (a validation gate holds it back; republishing the same content
+    # later with promote=True advances ``latest`` to it without writing anything).
+    promote: bool = True
+    # A validation verdict recorded in manifest.json as ``validation``. It is not part of the content digest:
+    # the same data republished with another verdict is the same version (manifests are immutable, so the
+    # first verdict stays in the manifest; the later call's ``promote`` decides whether ``latest`` moves).
+    validation: dict[str, Any] | None = None
 
     @property
     def release(self) -> str:
@@ -216,6 +224,7 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
                 shards=[s.entry for s in staged],
                 report=report,
                 skipped=skipped,
+                validation=dict(config.validation) if config.validation is not None else None,
             )
 
         versions = scan_versions(target, config.release)
@@ -240,9 +249,7 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
 
         def already_published(number: int) -> PublishResult:
             raw = target.get(f"{config.release}/{version_label(number)}/{MANIFEST}")
-            latest = advance_latest(
-                target, config.release, number, sha256_hex(raw)
-            )  # repair a lagging latest
+            latest = _promote(target, config, number, sha256_hex(raw))  # repair a lagging latest
             log.info("%s is already published as v%d; nothing written", config.release, number)
             return PublishResult(
                 config.release,
@@ -295,8 +302,8 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
                 raise ObjectStoreError(
                     f"{target.url_for(prefix)} was completed by another publisher with different content"
                 )
-        latest = advance_latest(target, config.release, number, sha256_hex(manifest_bytes))
-        log.info("published %s (latest is now v%s)", target.url_for(prefix), latest)
+        latest = _promote(target, config, number, sha256_hex(manifest_bytes))
+        log.info("published %s (latest is v%s)", target.url_for(prefix), latest)
         return PublishResult(
             config.release,
             number,
@@ -361,6 +368,15 @@ def read_latest(target: ObjectStore, name: str) -> tuple[dict[str, Any], str] | 
     if not isinstance(loaded, dict) or not isinstance(loaded.get("version"), int):
         raise ObjectStoreError(f"{target.url_for(f'{name}/{LATEST}')} is not a valid pointer")
     return loaded, etag
+
+
+def _promote(target: ObjectStore, config: PublishConfig, number: int, manifest_sha256: str) -> int | None:
+    """Advance ``latest`` to ``number`` when ``config.promote``; otherwise leave it. Returns where it points."""
+    if config.promote:
+        return advance_latest(target, config.release, number, manifest_sha256)
+    current = read_latest(target, config.release)
+    log.info("%s v%d is written but not promoted: latest stays", config.release, number)
+    return int(current[0]["version"]) if current else None
 
 
 def advance_latest(target: ObjectStore, name: str, number: int, manifest_sha256: str) -> int:
