@@ -38,6 +38,12 @@ class _Segment:
 
     compressed = False
     stream: Buffered
+    records = 0  # WARC headers read in this segment
+    abandoned = False
+
+    def may_abandon(self) -> bool:
+        """Whether the rest of the segment may be skipped by finding the next one in the raw bytes."""
+        return False
 
     def offset_of(self, pos: int) -> int:
         raise NotImplementedError
@@ -65,11 +71,15 @@ class _PlainFile(_Segment):
 class _Member(_Segment):
     compressed = True
 
-    def __init__(self, raw: RawFile) -> None:
+    def __init__(self, raw: RawFile, one_record_each: bool) -> None:
         self.raw = raw
         self.start = raw.pos
         self.member = GzipMember(raw)
         self.stream = Buffered(self.member.more)
+        self.one_record_each = one_record_each  # every member so far held one record
+
+    def may_abandon(self) -> bool:
+        return self.one_record_each and self.records == 1
 
     def offset_of(self, pos: int) -> int:
         return self.start  # a position inside a member is not addressable; the member is
@@ -93,6 +103,7 @@ def read_warc(fh: IO[bytes], wet: bool, max_page_bytes: int) -> Iterator[Item]:
 
 
 def _read_members(raw: RawFile, wet: bool, limit: int) -> Iterator[Item]:
+    one_record_each = True
     while True:
         start = raw.pos
         magic = raw.peek(3)
@@ -109,9 +120,11 @@ def _read_members(raw: RawFile, wet: bool, limit: int) -> Iterator[Item]:
             if found is None:
                 return
             continue
-        segment = _Member(raw)
+        segment = _Member(raw, one_record_each)
         try:
             yield from _records(segment, wet, limit)
+            if segment.abandoned and _next_member(raw) is None:
+                return
         except zlib.error as exc:
             raw.seek(start + 1)
             found = _next_member(raw)
@@ -120,8 +133,9 @@ def _read_members(raw: RawFile, wet: bool, limit: int) -> Iterator[Item]:
             if found is None:
                 return
             continue
-        if segment.truncated():
+        if segment.truncated() and not segment.abandoned:
             return
+        one_record_each = one_record_each and segment.records <= 1
 
 
 def _next_member(raw: RawFile) -> int | None:
@@ -178,7 +192,16 @@ def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
             yield Bad(offset, "content_length_mismatch", detail, url)
             _resync(seg, header_end)
             continue
+        seg.records += 1
         item = _block(s, length, fields, wet, limit, offset)
+        if isinstance(item, Bad) and item.reason == "page_too_large":
+            if seg.may_abandon():
+                # Common Crawl layout: the rest of this member is this record; the next member is found in
+                # the compressed bytes, so a decompression bomb is never inflated past the page limit.
+                seg.abandoned = True
+                yield item
+                return
+            s.skip(length - (s.pos - header_end))
         consumed = s.pos - header_end
         if consumed < length:  # the segment ended inside the block
             head = (
@@ -277,10 +300,8 @@ def _block(s: Buffered, length: int, fields: dict[str, str], wet: bool, limit: i
         source = "warc"
     else:
         source = "wet" if rtype == "conversion" or "text/plain" in warc_type else "warc"
-    if body_length > limit:
-        head = s.peek(HEAD)
-        s.skip(body_length)
-        return Bad(offset, "page_too_large", f"{body_length} bytes > {limit}", url, head)
+    if body_length > limit:  # the caller skips the body (or abandons the gzip member)
+        return Bad(offset, "page_too_large", f"{body_length} bytes > {limit}", url, s.peek(HEAD))
     body = s.read(body_length)
     return Record(url, offset, source, body, content_type, charset, date)
 
