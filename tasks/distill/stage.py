@@ -9,6 +9,10 @@ Held-out. The rows the rate stage put in the ``heldout`` split are never trained
 agreement with them: Spearman ρ for scores, plus accuracy/F1 of "above threshold" (the training median, and the
 criterion's own fixed cut where it has one); accuracy and macro-F1 for the domain.
 
+Injection. Rows the rate stage flagged ``injection_suspected`` (the score moved when the page's suspicious spans
+were masked: the page tried to steer the rater) are never trained on nor used as held-out truth; the model card
+counts them (``excluded_injection_suspected``).
+
 Output: ``models/<version>/<criterion>.bin``, ``model_card.json``, ``MODEL_CARD.md``, then the completion marker
 ``_markers/distill/<version>/model.done`` and the ``models/_latest.json`` pointer. The default version is a hash of
 the ratings and the training settings, so rerunning on the same ratings is a no-op.
@@ -187,6 +191,12 @@ def _train(lines: list[str], labels: list[str], config: DistillConfig, out_path:
     return model, lr
 
 
+def exclude_flagged(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Drop the rows flagged ``injection_suspected``; return the rest and how many were dropped."""
+    kept = [r for r in rows if not r.get("injection_suspected")]
+    return kept, len(rows) - len(kept)
+
+
 def _default_version(ratings_bytes: bytes, config: DistillConfig, criteria: list[str]) -> str:
     h = hashlib.blake2b(digest_size=6)
     h.update(hashlib.blake2b(ratings_bytes, digest_size=16).digest())
@@ -223,7 +233,7 @@ def run_distill(config: DistillConfig) -> DistillResult:
         return DistillResult(version, base, card["models"], card.get("skipped", {}), reused=True)
 
     table = read_parquet(ratings_url)
-    rows = table.to_pylist()
+    rows, n_flagged = exclude_flagged(table.to_pylist())
     entries: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="quarry-distill-") as tmp:
@@ -304,12 +314,13 @@ def run_distill(config: DistillConfig) -> DistillResult:
         "text_normalisation": "lower-case, tokens \\w+|[^\\w\\s] joined by spaces, first 2000 tokens",
         "models": entries,
         "skipped": skipped,
+        "excluded_injection_suspected": n_flagged,
     }
     write_json_atomic(join(base, "model_card.json"), card)
     write_bytes_atomic(join(base, "MODEL_CARD.md"), model_card_markdown(card).encode())
     markers.mark_done("model", {"models": sorted(entries)})
     write_json_atomic(latest_pointer(store), {"version": version, "updated_at": time.time()})
-    summary: dict[str, Any] = {"version": version}
+    summary: dict[str, Any] = {"version": version, "excluded (injection suspected)": n_flagged}
     for name, e in entries.items():
         h = e.get("heldout", {})
         summary[f"{name} train/heldout"] = f"{e['train_size']}/{e['heldout_size']}"
@@ -348,6 +359,12 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         else:
             agree = f"accuracy {h.get('accuracy', float('nan')):.3f}, macro-F1 {h.get('macro_f1', float('nan')):.3f}"
         lines.append(f"| {name} | {e['kind']} | {e['train_size']} | {e['heldout_size']} | {agree} |")
+    if card.get("excluded_injection_suspected"):
+        lines += [
+            "",
+            f"Excluded: {card['excluded_injection_suspected']} rated pages flagged as prompt-injection suspects "
+            "(their score moved when their suspicious spans were masked).",
+        ]
     if card.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in card["skipped"].items())]
     lines += ["", f"Training settings: `{json.dumps(card['training'], sort_keys=True)}`", ""]

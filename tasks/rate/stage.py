@@ -6,6 +6,11 @@
 ``ratings/<name>/meta.json``        model, criteria keys, counts, request statistics, ``complete``
 ``_markers/rate/<name>/ratings.done`` written last, only when every document got a final answer
 
+Prompt injection (see :mod:`tasks.rate.untrusted`): a page whose text holds spans that could steer a rater is
+rated a second time with those spans masked (``<criterion>__masked``). When masking lowers a score by more than
+``consistency_tolerance`` × the criterion's range, the page is flagged ``injection_suspected`` and its score is
+the masked one. Flagged pages are counted in ``meta.json`` and the summary, and distillation never trains on them.
+
 Resumable: every rating is checkpointed in the cache (:mod:`tasks.rate.cache`) as it arrives, so a rerun after a
 crash, a dead server or an exhausted budget only pays for what is missing.
 """
@@ -17,7 +22,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -38,12 +43,11 @@ from tasks.rate.criteria import (
     get_criteria,
     looks_like_text,
     normalize_whitespace,
-    sanitize,
-    strip_injections,
     text_hash,
     truncate_middle,
 )
 from tasks.rate.sample import in_heldout, stratified_sample
+from tasks.rate.untrusted import mask_spans, normalise_untrusted, suspicious_spans
 from tasks.storage import (
     CompletionMarkers,
     Store,
@@ -57,6 +61,14 @@ from tasks.storage import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _HasValue(Protocol):
+    @property
+    def value(self) -> float: ...
+
+
+_R = TypeVar("_R", bound=_HasValue)
 
 ALL_CRITERIA: tuple[str, ...] = tuple(CRITERIA)
 
@@ -82,9 +94,15 @@ class RateConfig:
     timeout_s: float = 120.0
     max_retries: int = 4
     max_requests: int | None = None
+    consistency_check: bool = True
+    consistency_tolerance: float = (
+        0.1  # a fraction of the criterion's value range (0.5 on 0-5, 0.1 on P(yes))
+    )
 
     def __post_init__(self) -> None:
         validate_name(self.name, "ratings name")
+        if not 0.0 < self.consistency_tolerance <= 1.0:
+            raise ValueError("consistency_tolerance must be in (0, 1]")
         get_criteria(list(self.criteria))
         if self.sample_size < 1:
             raise ValueError("sample_size must be >= 1")
@@ -135,6 +153,7 @@ class RateResult:
     complete: bool
     truncated: int
     injection_suspected: int
+    rechecked: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -142,26 +161,36 @@ class RateResult:
 @dataclass
 class _Doc:
     id: str
-    text: str  # prepared: sanitised, injections cut, whitespace normalised, truncated
+    text: str  # prepared: normalised, whitespace collapsed, truncated (never cut otherwise)
     status: str  # ok | empty | non_text
     orig_chars: int
     truncated: bool
-    injections: int
     doc_hash: str
+    masked_text: str | None = None  # the text with its suspicious spans masked (consistency check)
+    suspicious: int = 0
+
+    @property
+    def masked_hash(self) -> str | None:
+        return text_hash(self.masked_text) if self.masked_text is not None else None
 
 
 def prepare_text(raw: str | None, max_chars: int) -> tuple[str, str, bool, int]:
-    """Untrusted page text → (prepared text, status, truncated, injection sentences cut)."""
+    """Untrusted page text → (prepared text, status, truncated, suspicious spans in it). Nothing is cut."""
     if raw is None or not raw.strip():
         return "", "empty", False, 0
     if not looks_like_text(raw):
         return "", "non_text", False, 0
-    text = normalize_whitespace(sanitize(raw))
-    text, injections = strip_injections(text)
+    text = normalize_whitespace(normalise_untrusted(raw))
     if not text:
-        return "", "empty", False, injections
+        return "", "empty", False, 0
     text, truncated = truncate_middle(text, max_chars)
-    return text, "ok", truncated, injections
+    return text, "ok", truncated, len(suspicious_spans(text))
+
+
+def masked_variant(text: str) -> str | None:
+    """The prepared text with every suspicious span masked, or None when it has none."""
+    spans = suspicious_spans(text)
+    return mask_spans(text, spans) if spans else None
 
 
 def _doc_char_budget(
@@ -212,8 +241,11 @@ def run_rate(config: RateConfig) -> RateResult:
     docs: list[_Doc] = []
     for row_id, raw in zip(sample.column("id").to_pylist(), sample.column("text").to_pylist(), strict=True):
         budget = _doc_char_budget(config, criteria, info.max_model_len, raw or "")
-        text, status, truncated, injections = prepare_text(raw, budget)
-        docs.append(_Doc(row_id, text, status, len(raw or ""), truncated, injections, text_hash(text)))
+        text, status, truncated, suspicious = prepare_text(raw, budget)
+        masked = masked_variant(text) if status == "ok" and config.consistency_check else None
+        docs.append(
+            _Doc(row_id, text, status, len(raw or ""), truncated, text_hash(text), masked, suspicious)
+        )
 
     client = RaterClient(rater_cfg, info.model)
     caches: dict[str, RatingCache] = {}
@@ -225,13 +257,15 @@ def run_rate(config: RateConfig) -> RateResult:
         cache.load()
         caches[criterion.name] = cache
         jobs: dict[str, Job] = {}
-        for doc in docs:
-            if doc.status != "ok":
-                continue
-            if cache.get(doc.doc_hash) is not None:
+        # Full texts first, then the masked variants of the consistency check.
+        variants = [(d.doc_hash, d.text) for d in docs if d.status == "ok"]
+        if criterion.kind != "choice":
+            variants += [(text_hash(d.masked_text), d.masked_text) for d in docs if d.masked_text is not None]
+        for key, text in variants:
+            if cache.get(key) is not None:
                 cache_hits += 1
-            elif doc.doc_hash not in jobs:
-                jobs[doc.doc_hash] = Job(doc.doc_hash, criterion, doc.text)
+            elif key not in jobs:
+                jobs[key] = Job(key, criterion, text)
         if dead is not None or not jobs:
             continue
 
@@ -248,7 +282,9 @@ def run_rate(config: RateConfig) -> RateResult:
             cache.flush()
             cache.compact()
 
-    table, rated, failed_by_status = _assemble(sample, docs, criteria, caches, statuses)
+    table, rated, failed_by_status, flagged = _assemble(
+        sample, docs, criteria, caches, statuses, config.consistency_tolerance
+    )
     stats = client.stats
     complete = (
         dead is None
@@ -262,7 +298,8 @@ def run_rate(config: RateConfig) -> RateResult:
     write_parquet_atomic(join(base, "ratings.parquet"), table)
     doc_status = Counter(d.status for d in docs)
     n_truncated = sum(d.truncated for d in docs)
-    n_injection = sum(d.injections > 0 for d in docs)
+    n_injection = sum(flagged)
+    n_rechecked = sum(d.masked_text is not None for d in docs)
     meta: dict[str, Any] = {
         "name": config.name,
         "model": info.model,
@@ -279,6 +316,12 @@ def run_rate(config: RateConfig) -> RateResult:
         "requests": stats.as_dict(),
         "truncated": n_truncated,
         "injection_suspected": n_injection,
+        "consistency_check": {
+            "enabled": config.consistency_check,
+            "tolerance": config.consistency_tolerance,
+            "rechecked": n_rechecked,
+            "flagged": n_injection,
+        },
     }
     write_json_atomic(join(base, "meta.json"), meta)
     markers = CompletionMarkers(store.markers("rate", config.name))
@@ -298,6 +341,7 @@ def run_rate(config: RateConfig) -> RateResult:
         complete=complete,
         truncated=n_truncated,
         injection_suspected=n_injection,
+        rechecked=n_rechecked,
         skipped={k: v for k, v in doc_status.items() if k != "ok"},
         stats=stats.as_dict(),
     )
@@ -310,7 +354,8 @@ def run_rate(config: RateConfig) -> RateResult:
             "requests": stats.requests,
             "malformed": stats.malformed,
             "truncated": result.truncated,
-            "injection suspected": result.injection_suspected,
+            "re-rated with suspicious spans masked": n_rechecked,
+            "injection suspected (excluded from distill)": result.injection_suspected,
             "budget exhausted": str(stats.budget_exhausted),
             "complete": str(complete),
         },
@@ -322,13 +367,25 @@ def run_rate(config: RateConfig) -> RateResult:
     return result
 
 
+def checked_reading(full: _R, masked: _R | None, tolerance: float) -> tuple[_R, bool]:
+    """The consistency check's verdict: (the reading to keep, flagged). A page whose score drops by more than
+    ``tolerance`` when its suspicious spans are masked was steering the rater: keep the masked reading."""
+    if masked is not None and full.value - masked.value > tolerance:
+        return masked, True
+    return full, False
+
+
 def _assemble(
     sample: pa.Table,
     docs: list[_Doc],
     criteria: list[Criterion],
     caches: dict[str, RatingCache],
     statuses: dict[tuple[str, str], str],
-) -> tuple[pa.Table, dict[str, int], dict[str, int]]:
+    tolerance: float,
+) -> tuple[pa.Table, dict[str, int], dict[str, int], list[bool]]:
+    """The ratings table. A score criterion's value is the full text's score, unless masking the suspicious
+    spans lowers it by more than ``tolerance`` × its range: then the page is flagged and the masked score is
+    kept. A page whose masked variant has no answer yet is not rated yet (status of that attempt)."""
     cols: dict[str, list[Any]] = {
         "id": sample.column("id").to_pylist(),
         "snapshot": sample.column("snapshot").to_pylist(),
@@ -343,14 +400,16 @@ def _assemble(
         "orig_chars": [d.orig_chars for d in docs],
         "sent_chars": [len(d.text) for d in docs],
         "truncated": [d.truncated for d in docs],
-        "injection_suspected": [d.injections > 0 for d in docs],
+        "suspicious_spans": [d.suspicious for d in docs],
     }
     types: dict[str, pa.DataType] = {
         "orig_chars": pa.int64(),
         "sent_chars": pa.int64(),
         "truncated": pa.bool_(),
+        "suspicious_spans": pa.int64(),
         "injection_suspected": pa.bool_(),
     }
+    flagged = [False] * len(docs)
     rated: dict[str, int] = {}
     final_failures: dict[str, int] = {}
     for c in criteria:
@@ -359,12 +418,24 @@ def _assemble(
         labels: list[str | None] = []
         probs: list[str | None] = []
         status: list[str] = []
-        for d in docs:
+        masked_values: list[float | None] = []
+        lo, hi = c.value_range
+        for i, d in enumerate(docs):
             entry = cache.get(d.doc_hash) if d.status == "ok" else None
-            if entry is not None:
-                values.append(entry.value)
-                labels.append(entry.label)
-                probs.append(json.dumps(entry.probs, sort_keys=True))
+            masked_key = d.masked_hash if c.kind != "choice" else None
+            masked = cache.get(masked_key) if masked_key is not None else None
+            masked_values.append(masked.value if masked is not None else None)
+            if entry is not None and masked_key is not None and masked is None:
+                values.append(None)  # the consistency check is still owed
+                labels.append(None)
+                probs.append(None)
+                status.append(statuses.get((c.name, masked_key), "pending"))
+            elif entry is not None:
+                use, moved = checked_reading(entry, masked, tolerance * (hi - lo))
+                flagged[i] = flagged[i] or moved
+                values.append(use.value)
+                labels.append(use.label)
+                probs.append(json.dumps(use.probs, sort_keys=True))
                 status.append("ok")
             else:
                 values.append(None)
@@ -381,6 +452,9 @@ def _assemble(
         else:
             cols[c.name] = values
             types[c.name] = pa.float64()
+            cols[f"{c.name}__masked"] = masked_values
+            types[f"{c.name}__masked"] = pa.float64()
         cols[f"{c.name}__status"] = status
+    cols["injection_suspected"] = flagged
     arrays = {k: pa.array(v, type=types.get(k, pa.string())) for k, v in cols.items()}
-    return pa.table(arrays), rated, final_failures
+    return pa.table(arrays), rated, final_failures, flagged

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fixtures_vllm import register_rated_docs, write_label_ratings
@@ -90,3 +91,27 @@ def test_quantile_bins_and_spearman() -> None:
     assert all(np.isclose(values[idx == i].mean(), c) for i, c in enumerate(centres))
     assert spearman(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 40])) == pytest.approx(1.0)
     assert spearman(np.array([1, 2, 3]), np.array([1, 1, 1])) is None
+
+
+def test_pages_flagged_as_injection_suspects_are_never_trained_on(tmp_path: Path, shared_data: Path) -> None:
+    write_label_ratings(tmp_path, register_rated_docs(shared_data, 40), name="flagged")
+    url = tmp_path / "ratings" / "flagged" / "ratings.parquet"
+    table = pq.read_table(url).to_pandas()
+    # every 4th page "tried to steer the rater": a clear poisoning pattern (top score on a non-teaching page)
+    flagged = table.index % 4 == 1
+    table.loc[flagged, "injection_suspected"] = True
+    table.loc[flagged, "educational_value"] = 5.0
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), url)
+    result = run_distill(
+        DistillConfig(store=str(tmp_path), ratings="flagged", criteria=("educational_value",), epoch=5)
+    )
+    card = json.loads((Path(result.models_url) / "model_card.json").read_text())
+    n_flagged = int(flagged.sum())
+    assert card["excluded_injection_suspected"] == n_flagged > 0
+    clean = table[~flagged]
+    entry = card["models"]["educational_value"]
+    assert entry["train_size"] == int((clean["split"] == "train").sum())
+    assert entry["heldout_size"] == int((clean["split"] == "heldout").sum())
+    centres = entry["bin_centres"].values()
+    assert max(centres) <= clean["educational_value"].max() + 1e-9  # no flagged 5.0 reached a bin
+    assert f"Excluded: {n_flagged} rated pages" in (Path(result.models_url) / "MODEL_CARD.md").read_text()
