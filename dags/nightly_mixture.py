@@ -19,7 +19,7 @@ from quarry_common.assets import DOCUMENTS, PUBLISHED_MIXTURE, SCORES, SWEEP
 PIPELINE_PARAMS = (
     "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "model_version",
     "sweep_id", "n_proxies", "proxy_token_budget", "search_size", "proxy_model", "mixture", "publish_to",
-    "bootstrap", "dry_run", "domains", "clusters",
+    "bootstrap", "dry_run", "domains", "clusters", "min_spearman", "force_latest",
 )  # fmt: skip
 
 
@@ -79,6 +79,17 @@ def _config() -> Any:
         "clusters": Param(8, type="integer", minimum=2, description="k of the embedding clusters"),
         "bootstrap": Param(True, type="boolean", description="build missing rater models / sweep"),
         "dry_run": Param(False, type="boolean", description="plan the publication, write nothing"),
+        # release gate (tasks/sweep/gate.py)
+        "min_spearman": Param(
+            0.5,
+            type="number",
+            minimum=-1,
+            maximum=1,
+            description="held-out Spearman the sweep needs before its mixture may become latest",
+        ),
+        "force_latest": Param(
+            False, type="boolean", description="move latest even when the mixture fails validation"
+        ),
     },
     doc_md=__doc__,
 )
@@ -123,12 +134,26 @@ def nightly_mixture() -> None:
 
     @task(outlets=[PUBLISHED_MIXTURE])
     def publish(mixed: dict[str, Any], sweep: dict[str, Any], outlet_events: Any = None) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from tasks.pipeline import step_publish
+        from tasks.sweep.gate import ValidationFailed, raise_if_failed
 
         config = _config()
         published = step_publish(config, mixed["mixture"], sweep["sweep_id"])
         print(f"published {published['release']} v{published['version']}: {published['url']}")
         print(f"report: {published['report']}")
+        validation = published.get("validation") or {}
+        print(f"validation {validation.get('verdict')}: {validation.get('reason')}")
+        try:  # published as v<N> for inspection, but latest stayed: fail the task so that a person notices
+            raise_if_failed(
+                validation,
+                release=published["release"],
+                version=f"v{published['version']}",
+                latest=f"v{published['latest']}" if published.get("latest") else None,
+            )
+        except ValidationFailed as exc:
+            raise AirflowFailException(str(exc)) from exc
         if outlet_events is not None:
             outlet_events[PUBLISHED_MIXTURE].extra = {
                 "store": config.store,

@@ -39,6 +39,17 @@ from quarry_common.config import default_store
         ),
         "dry_run": Param(False, type="boolean", description="build and describe the version, write nothing"),
         "report": Param(True, type="boolean", description="render report.html into the version"),
+        # release gate (tasks/sweep/gate.py): a failing mixture is published as v<N>, latest stays
+        "min_spearman": Param(
+            0.5,
+            type="number",
+            minimum=-1,
+            maximum=1,
+            description="held-out Spearman the mixture's sweep needs before it may become latest",
+        ),
+        "force_latest": Param(
+            False, type="boolean", description="move latest even when the mixture fails validation"
+        ),
     },
     doc_md=__doc__,
 )
@@ -48,6 +59,7 @@ def publish_mixture() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from tasks.publish.airflow_glue import publish_from_params, resolve_config
+        from tasks.sweep.gate import ValidationFailed, raise_if_failed
 
         extras = [
             dict(event.extra or {}) for events in (triggering_asset_events or {}).values() for event in events
@@ -56,7 +68,20 @@ def publish_mixture() -> None:
             resolve_config(dict(params or {}), extras, default_store())
         except ValueError as exc:  # bad Params or no mixture named: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
-        return publish_from_params(dict(params or {}), extras, default_store())
+        summary = publish_from_params(dict(params or {}), extras, default_store())
+        validation = summary.get("validation") or {}
+        print(f"published {summary['mixture']} {summary['version']}: {summary['url']}")
+        print(f"validation {validation.get('verdict')}: {validation.get('reason')}")
+        try:  # published for inspection, but latest stayed: fail so that a person notices (no retry)
+            raise_if_failed(
+                validation,
+                release=summary["mixture"],
+                version=summary["version"],
+                latest=f"v{summary['latest']}" if summary.get("latest") else None,
+            )
+        except ValidationFailed as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return summary
 
     @task.short_circuit
     def check_published(summary: dict[str, Any]) -> bool:

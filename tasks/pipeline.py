@@ -62,6 +62,10 @@ class PipelineConfig(BaseModel):
     publish_to: str | None = None  # default: <store>/published
     bootstrap: bool = True
     dry_run: bool = False
+    # release gate (tasks/sweep/gate.py): below this held-out Spearman, or without a win over the baselines
+    # beyond the seed spread, the mixture is published as v<N> but ``latest`` stays (unless force_latest)
+    min_spearman: float = Field(0.5, ge=-1.0, le=1.0)
+    force_latest: bool = False
 
     @field_validator("mixture")
     @classmethod
@@ -223,7 +227,7 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
         train=TrainConfig(lr=3e-3, batch_size=16, eval_tokens=8192),
         heldout_documents=40,
         domain_column=column,
-        validation_seeds=1,
+        validation_seeds=3,  # the release gate needs at least 3 seeds per arm
         cluster=ClusterConfig(n_workers=0),
     )
     result = run_sweep(sweep)
@@ -266,8 +270,15 @@ def step_mix(
 
 
 def step_publish(config: PipelineConfig, mixture: str, sweep_id: str | None) -> dict[str, Any]:
+    """Publish ``mixture`` as the next version of the release; ``latest`` moves only when the release gate
+    passes (or ``force_latest``). The returned ``validation`` block says which, and why."""
     from tasks.publish import PublishConfig, publish_mixture
+    from tasks.sweep.gate import gate_mixture
 
+    gate = gate_mixture(
+        config.store, mixture, sweep_id=sweep_id, min_spearman=config.min_spearman, force=config.force_latest
+    )
+    log.info("%s: %s", config.mixture, gate.sentence())
     result = publish_mixture(
         PublishConfig(
             store=config.store,
@@ -276,6 +287,8 @@ def step_publish(config: PipelineConfig, mixture: str, sweep_id: str | None) -> 
             target=config.target,
             dry_run=config.dry_run,
             sweep_id=sweep_id,
+            promote=gate.promote,
+            validation=gate.to_json(),
         )
     )
     return {
@@ -284,6 +297,8 @@ def step_publish(config: PipelineConfig, mixture: str, sweep_id: str | None) -> 
         "url": result.url,
         "report": join(result.url, "report.html"),
         "already_published": result.already_published,
+        "latest": result.latest_version,
+        "validation": gate.to_json(),
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tasks.publish.cli import TARGET_ENV
 from tasks.publish.publisher import PublishConfig, publish_mixture
-from tasks.storage import join
+from tasks.storage import join, validate_name
 
 
 def resolve_config(
@@ -23,20 +23,33 @@ def resolve_config(
         raise ValueError("no mixture to publish: set the 'mixture' param, or trigger from a MIXTURE event")
     store = str(params.get("store") or latest_event.get("store") or default_store)
     target = str(params.get("target") or os.environ.get(TARGET_ENV) or join(store, "published"))
+    from tasks.sweep.gate import DEFAULT_MIN_SPEARMAN, gate_mixture  # the release gate decides `latest`
+
+    min_spearman = params.get("min_spearman")
+    gate = gate_mixture(
+        store,
+        validate_name(name, "mixture name"),
+        min_spearman=DEFAULT_MIN_SPEARMAN if min_spearman in (None, "") else float(min_spearman),
+        force=bool(params.get("force_latest", False)),
+    )
     return PublishConfig(
         store=store,
         name=name,
         target=target,
         dry_run=bool(params.get("dry_run", False)),
         report=bool(params.get("report", True)),
+        promote=gate.promote,
+        validation=gate.to_json(),
     )
 
 
 def publish_from_params(
     params: Mapping[str, Any], triggering_extras: Sequence[Mapping[str, Any]], default_store: str
 ) -> dict[str, Any]:
-    result = publish_mixture(resolve_config(params, triggering_extras, default_store))
+    config = resolve_config(params, triggering_extras, default_store)
+    result = publish_mixture(config)
     return {
+        "validation": config.validation,
         "mixture": result.name,
         "version": result.manifest.label,
         "url": result.url,

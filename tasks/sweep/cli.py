@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     p.add_argument("--group-size", type=int, default=64, help="proxies trained together on one device")
     p.add_argument("--sample-tokens", type=int, default=50_000_000)
     p.add_argument("--heldout-documents", type=int, default=2000)
-    p.add_argument("--validation-seeds", type=int, default=2)
+    p.add_argument("--validation-seeds", type=int, default=3, help="seeds per arm (at least 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:1, cpu")
     p.add_argument(

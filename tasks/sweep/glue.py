@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
+from tasks.sweep.config import SweepConfig
 from tasks.sweep.model import ProxyModelConfig
 from tasks.sweep.regression import RegressionConfig
-from tasks.sweep.stage import SweepConfig
 from tasks.sweep.targets import TargetSpec, default_targets
 from tasks.sweep.trainer import TrainConfig
 
