@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -78,9 +78,13 @@ class ExtractSettings(_Frozen):
     main_content: bool = True
     max_page_bytes: int = Field(10 * 1024 * 1024, gt=0)
     max_replacement_ratio: float = Field(0.05, ge=0.0, le=1.0)
+    # "quarry": Resiliparse + Quarry's precision stage (tasks/ingest/boilerplate.py); "resiliparse": alone.
+    boilerplate: Literal["quarry", "resiliparse"] = "quarry"
 
     def build(self) -> ExtractConfig:
-        return ExtractConfig(self.main_content, self.max_page_bytes, self.max_replacement_ratio)
+        return ExtractConfig(
+            self.main_content, self.max_page_bytes, self.max_replacement_ratio, boilerplate=self.boilerplate
+        )
 
 
 class IngestConfig(_Frozen):

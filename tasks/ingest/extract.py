@@ -7,20 +7,40 @@ characters is reported as undecodable rather than ingested as garbage.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from resiliparse.extract.html2text import extract_plain_text
 
+from tasks.ingest.boilerplate import PrecisionConfig, extract_text
 from tasks.ingest.charset import ExtractionError, check_textual, decode
 
 __all__ = ["ExtractConfig", "ExtractionError", "check_textual", "decode", "html_to_text", "plain_to_text"]
 
 
+Boilerplate = Literal["quarry", "resiliparse"]
+BOILERPLATE_MODES: tuple[Boilerplate, ...] = ("quarry", "resiliparse")
+
+
 @dataclass(frozen=True)
 class ExtractConfig:
+    """How HTML becomes text.
+
+    ``boilerplate``: ``"quarry"`` (default) runs Resiliparse's main-content extraction and then Quarry's
+    precision stage (:mod:`tasks.ingest.boilerplate`: link-density, chrome-pattern, end-of-article and edge
+    rules, a whole-page fallback when the main-content extract is tiny); ``"resiliparse"`` is Resiliparse's
+    ``extract_plain_text(main_content=...)`` alone, as datatrove and FineWeb-style pipelines run it.
+    """
+
     main_content: bool = True
     max_page_bytes: int = 10 * 1024 * 1024
     max_replacement_ratio: float = 0.05
+    boilerplate: Boilerplate = "quarry"
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+
+    def __post_init__(self) -> None:
+        if self.boilerplate not in BOILERPLATE_MODES:
+            raise ValueError(f"unknown boilerplate mode {self.boilerplate!r}; known: {BOILERPLATE_MODES}")
 
 
 def html_to_text(payload: bytes, http_charset: str | None, config: ExtractConfig) -> str:
@@ -28,6 +48,8 @@ def html_to_text(payload: bytes, http_charset: str | None, config: ExtractConfig
         raise ExtractionError("page_too_large", f"{len(payload)} bytes > {config.max_page_bytes}")
     html, _ = decode(payload, http_charset)
     _check_replacements(html, config)
+    if config.boilerplate == "quarry":
+        return normalise_whitespace(extract_text(html, config.precision, main_content=config.main_content))
     # Pass the string, not a parsed tree: the tree must never outlive this call (it cannot be freed on
     # another thread, which Dask's event loop would otherwise do).
     text = extract_plain_text(

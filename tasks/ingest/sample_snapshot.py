@@ -54,13 +54,14 @@ def load_eval_pages(shared_data: Path) -> list[EvalPage]:
             elif name.endswith(".html"):
                 pages[name] = fh.read()
     out = []
-    for url in sorted(meta):
-        info = meta[url]
+    for raw_url in sorted(meta):
+        info = meta[raw_url]
         file = str(info.get("file", ""))
         if file in pages:
             out.append(
                 EvalPage(
-                    url,
+                    # 9 URLs in evaldata.json end with a space; WARC headers cannot carry it.
+                    raw_url.strip(),
                     file,
                     pages[file],
                     tuple(str(x) for x in info.get("with") or []),
