@@ -8,6 +8,8 @@ a missing one leaves its panel "not available"):
   duplicates out of the pre-mixing pool.
 * ``sweeps/<id>/fit.json`` (sweep stage): ``oof`` (out-of-fold ``predicted``/``actual`` per run) and
   ``spearman_heldout``; ``sweeps/<id>/report.json``: the quality-illusion report when the summary lacks it.
+* ``models/<version>/model_card.json`` → ``ratings/<name>/meta.json`` (rate stage): how many rated pages were
+  flagged as prompt-injection suspects (and so left out of distillation), shown in the lineage table.
 """
 
 from __future__ import annotations
@@ -93,6 +95,12 @@ def collect_inputs(
             for k in ("snapshots", "spec", "seed", "sweep_id", "format_version")
             if summary.get(k) not in (None, [], {})
         }
+    flags = _injection_flags(store, manifest.lineage.fasttext_model_versions if manifest else [])
+    if flags:
+        lineage = {**lineage, "ratings flagged as prompt injection (not distilled)": flags}
+    validation = manifest.validation if manifest is not None else None
+    spec = summary.get("spec") if isinstance(summary.get("spec"), Mapping) else None
+    sampling = (manifest.lineage.sampling_parameters if manifest is not None else None) or spec
     return ReportInputs(
         mixture=name,
         version=manifest.label if manifest else None,
@@ -104,6 +112,8 @@ def collect_inputs(
         sweep=sweep,
         quality_illusion=illusion,
         notes=tuple(notes),
+        validation=validation,
+        sampling=sampling,
     )
 
 
@@ -279,3 +289,29 @@ def _illusion(report: Any) -> tuple[IllusionRow, ...]:
 
 def _float_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
+
+
+def _injection_flags(store: Store, versions: list[str]) -> str | None:
+    """ "N of M rated pages (ratings 'x')" from the ratings behind the distilled models (the latest if none)."""
+    if not versions and exists(store.path("models", "_latest.json")):
+        latest = read_json(store.path("models", "_latest.json"))
+        versions = [str(latest["version"])] if isinstance(latest, Mapping) and "version" in latest else []
+    parts = []
+    names = {_ratings_of(store, v) for v in versions}
+    for ratings in sorted(n for n in names if n is not None):
+        meta_url = f"{store.ratings()}/{ratings}/meta.json"
+        meta = read_json(meta_url) if exists(meta_url) else None
+        if isinstance(meta, Mapping) and isinstance(meta.get("injection_suspected"), int):
+            parts.append(
+                f"{meta['injection_suspected']:,} of {meta.get('n_sampled', '?'):,} rated pages ({ratings})"
+            )
+    return "; ".join(parts) or None
+
+
+def _ratings_of(store: Store, version: str) -> str | None:
+    try:
+        card_url = f"{store.models(version)}/model_card.json"
+    except ValueError:
+        return None
+    card = read_json(card_url) if exists(card_url) else None
+    return str(card["ratings"]) if isinstance(card, Mapping) and card.get("ratings") else None
