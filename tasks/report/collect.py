@@ -99,6 +99,17 @@ def collect_inputs(
     if flags:
         lineage = {**lineage, "ratings flagged as prompt injection (not distilled)": flags}
     validation = manifest.validation if manifest is not None else None
+    if validation is None and sweep_id:  # not gated when published (or unpublished): what the gate says now
+        from tasks.sweep.gate import DEFAULT_MIN_SPEARMAN, gate_sweep
+
+        try:
+            validation = gate_sweep(store.root, sweep_id).to_json()
+            notes.append(
+                f"The verdict was computed when this report was made (threshold {DEFAULT_MIN_SPEARMAN}); "
+                "it was not recorded at publication."
+            )
+        except ValueError as exc:
+            notes.append(f"no verdict: {exc}")
     spec = summary.get("spec") if isinstance(summary.get("spec"), Mapping) else None
     sampling = (manifest.lineage.sampling_parameters if manifest is not None else None) or spec
     return ReportInputs(

@@ -10,6 +10,7 @@ from typing import Any
 
 from tasks.report import svg
 from tasks.report.inputs import ReportInputs, illusion_flags
+from tasks.report.release import parameters_panel, verdict_panel
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;line-height:1.4}
@@ -21,6 +22,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .na{color:#777;background:#f6f6f6;border:1px dashed #ccc;padding:12px;border-radius:4px}
 .grid{display:flex;flex-wrap:wrap;gap:12px}
 .warn{color:#a94442;background:#fdf1f1;padding:8px;border-radius:4px}
+.ok{color:#2b6a2b;background:#eef8ee;padding:8px;border-radius:4px}
 .muted{color:#666;font-size:12px} code{font-size:12px}
 """
 
@@ -140,13 +142,17 @@ def render_html(inputs: ReportInputs) -> str:
     title = f"Quarry mixture report: {inputs.mixture}{version}"
     generated = inputs.generated_at or datetime.now(UTC).isoformat(timespec="seconds")
     notes = "".join(f'<p class="muted">{escape(n)}</p>' for n in inputs.notes)
+    lineage = {k: v for k, v in inputs.lineage.items() if k != "sampling_parameters"}  # a table of its own
+    sampling = inputs.sampling or inputs.lineage.get("sampling_parameters") or None
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_CSS}</style></head><body>"
-        f'<h1>{escape(title)}</h1><p class="muted">generated {escape(generated)}</p>{notes}'
+        f'<h1>{escape(title)}</h1><p class="muted">generated {escape(generated)}</p>'
+        f"<h2>Verdict</h2>{verdict_panel(inputs.validation)}{notes}"
         f"<h2>Totals</h2>{_table(dict(inputs.totals)) if inputs.totals else _not_available('totals', '-')}"
-        f"<h2>Lineage</h2>{_table(dict(inputs.lineage)) if inputs.lineage else _not_available('lineage', '')}"
+        f"<h2>Lineage</h2>{_table(lineage) if lineage else _not_available('lineage', '')}"
+        f"<h2>Sampling parameters</h2>{parameters_panel(sampling)}"
         f"<h2>Domain proportions before and after mixing</h2>{_domains(inputs)}"
         f"<h2>Quality-score distributions</h2>{_scores(inputs)}"
         f"<h2>Proxy sweep fit</h2>{_sweep(inputs)}"

@@ -127,6 +127,8 @@ class ReportInputs:
     sweep: SweepFit | None = None
     quality_illusion: tuple[IllusionRow, ...] = ()
     notes: tuple[str, ...] = ()
+    validation: Mapping[str, Any] | None = None  # the release gate's block (tasks/sweep/gate.py), shown first
+    sampling: Mapping[str, Any] | None = None  # the sampling function's JSON (tasks/mix/sampling.py)
 
     def __post_init__(self) -> None:
         for what, proportions in (

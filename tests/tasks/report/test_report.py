@@ -23,6 +23,17 @@ from tasks.report import (
     spearman,
 )
 from tasks.storage import write_json_atomic
+from tasks.sweep.gate import decide
+
+QUADMIX = {
+    "kind": "quadmix",
+    "criteria": ["educational_value", "reasoning"],
+    "domains": {
+        "Education": {"alpha": [0.75, 0.25], "lam": 12.5, "omega": 0.625, "eta": 1.5, "eps": 0.0123},
+        "Finance": {"alpha": [0.1, 0.9], "lam": 3.0, "omega": 0.3, "eta": 0.5, "eps": 0.0456},
+    },
+}
+ARMS = {"chosen": [3.00, 3.01, 3.02], "uniform": [3.20, 3.21, 3.19], "topk": [3.10, 3.12, 3.11]}
 
 
 class _Collector(HTMLParser):
@@ -63,6 +74,8 @@ def _full_inputs() -> ReportInputs:
             IllusionRow("filtered", 3.0, 3.9, tuple(4.4 - 0.05 * i for i in range(10))),
             IllusionRow("baseline", 3.2, 3.6, tuple(4.0 - 0.05 * i for i in range(10))),
         ),
+        validation=decide(0.8, ARMS).to_json(),
+        sampling=QUADMIX,
     )
 
 
@@ -71,17 +84,60 @@ def test_full_report_renders_every_panel() -> None:
     _assert_self_contained(html)
     assert "Not available" not in html
     assert html.count("<svg") == 4  # domains, one score histogram, sweep scatter, per-decile lines
-    for panel in ("domains", "scores", "sweep", "quality-illusion"):
+    for panel in ("verdict", "parameters", "domains", "scores", "sweep", "quality-illusion"):
         assert f'data-panel="{panel}"' in html
     assert "Spearman ρ on 4 held-out proxy runs: <b>1.000</b>" in html
     assert "Quality illusion: filtered beats baseline" in html  # lower target loss, worse on HQ text
     assert "45.00%" in html and "20.00%" in html
 
 
+def test_the_verdict_opens_the_report() -> None:
+    failed = decide(0.3, ARMS).to_json()
+    html = render_html(
+        ReportInputs(mixture="web-en", version="v2", totals={"documents": 1}, validation=failed)
+    )
+    _assert_self_contained(html)
+    body = html[html.index("<body>") :]
+    first_paragraph = re.search(r'data-panel="verdict"[^>]*><p>(.*?)</p>', body)
+    assert first_paragraph and body.index('data-panel="verdict"') < body.index("<h2>Totals")
+    text = first_paragraph.group(1)
+    assert text.startswith("<b>Validation: failed.</b>") and "latest did not move" in text
+    assert "Spearman 0.300 &lt; 0.500" in text and "held-out Spearman is 0.300 (threshold 0.500)" in text
+    # each arm's mean and 95 % interval over its seeds, chosen first
+    assert "chosen 3.0100 (95% interval 2.9852–3.0348, sd 0.0100, 3 seeds)" in text
+    assert text.index("chosen 3.01") < text.index("topk 3.11") < text.index("uniform 3.20")
+    assert 'data-verdict="failed"' in html and 'class="warn" data-panel="verdict"' in html
+    forced = render_html(ReportInputs(mixture="web-en", validation=decide(0.3, ARMS, force=True).to_json()))
+    assert "<b>Validation: forced.</b>" in forced and "promoted by force_latest" in forced
+    passed = render_html(ReportInputs(mixture="web-en", validation=decide(0.8, ARMS).to_json()))
+    assert "<b>Validation: passed.</b>" in passed and 'class="ok" data-panel="verdict"' in passed
+
+
+def test_sampling_parameters_are_a_table_per_domain() -> None:
+    html = render_html(
+        ReportInputs(mixture="web-en", lineage={"sweep_id": "s", "sampling_parameters": QUADMIX})
+    )
+    panel = html[html.index('data-panel="parameters"') :]
+    panel = panel[: panel.index("</table>")]
+    heads = re.findall(r"<th>([^<]*)</th>", panel)
+    assert heads[:7] == ["domain", "α educational_value", "α reasoning", "ω", "λ", "η", "ε"]
+    rows = {
+        m.group(1): re.findall(r"<td class='num'>([^<]*)</td>", m.group(2))
+        for m in re.finditer(r"<tr><th>(Education|Finance)</th>(.*?)</tr>", panel)
+    }
+    assert rows["Education"] == ["0.750", "0.250", "0.625", "12.50", "1.50", "0.0123"]
+    assert rows["Finance"] == ["0.100", "0.900", "0.300", "3.00", "0.50", "0.0456"]
+    assert '"alpha"' not in html and "&quot;alpha&quot;" not in html  # no raw JSON blob anywhere
+    regmix = render_html(
+        ReportInputs(mixture="m", sampling={"kind": "regmix", "weights": {"a": 0.25, "b": 0.75}})
+    )
+    assert "<tr><th>a</th><td class='num'>0.2500</td></tr>" in regmix
+
+
 def test_missing_panels_render_as_not_available() -> None:
     html = render_html(ReportInputs(mixture="web-en"))
     _assert_self_contained(html)
-    for panel in ("domains", "scores", "sweep", "quality-illusion"):
+    for panel in ("verdict", "parameters", "domains", "scores", "sweep", "quality-illusion"):
         assert re.search(rf'<div class="na" data-panel="{panel}">Not available: ', html), panel
     assert "<svg" not in html
 
@@ -180,6 +236,9 @@ def test_collect_reads_sweep_and_illusion(tmp_path: Path, shared_data: Path) -> 
     assert "chosen_predicted_loss" in html and "Spearman ρ on 4 out-of-fold proxy runs: <b>0.800</b>" in html
     # top-k wins on the target set but loses on the best-scored decile: the illusion is called out
     assert "topk beats chosen on the target set" in html and "best-scored decile" in html
+    # not gated at publication: the report computes the verdict from the sweep (no validation proxies: failed)
+    assert inputs.validation is not None and inputs.validation["verdict"] == "failed"
+    assert "no completed validation proxy on the chosen mixture" in html
 
 
 def test_report_is_published_beside_the_manifest(tmp_path: Path, shared_data: Path) -> None:
