@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import re
+import struct
+import zlib
 from pathlib import Path
 
 from tasks.ingest.sample_snapshot import warc_record, warcinfo_record
@@ -68,3 +70,60 @@ def write_cc_snapshot(
             snap / "segments" / f"1700000000.{f}" / "warc" / f"{snapshot}-{f:05d}.warc.gz", pages, snapshot
         )
     return snap
+
+
+# Broken crawl files (issue 11): real records, corrupted the way real crawls are -----------------------------
+
+
+def gzip_members(path: Path) -> list[bytes]:
+    """The raw gzip members of a per-record-gzipped WARC (one record each, as Common Crawl writes them)."""
+    data = path.read_bytes()
+    members = []
+    pos = 0
+    while pos < len(data):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inflater.decompress(data[pos:])
+        end = len(data) - len(inflater.unused_data)
+        members.append(data[pos:end])
+        pos = end
+    return members
+
+
+def warc_header(record: bytes) -> dict[str, str]:
+    """The WARC header fields of an uncompressed record (names lower-cased)."""
+    head = record.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")[1:]
+    return {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head)}
+
+
+def set_content_length(record: bytes, value: str) -> bytes:
+    """An uncompressed WARC record whose ``Content-Length`` header says ``value`` (its block unchanged)."""
+    head, sep, rest = record.partition(b"\r\n\r\n")
+    head, n = re.subn(rb"(?im)^Content-Length:[^\r\n]*", b"Content-Length: " + value.encode(), head, count=1)
+    assert n == 1, "record without a Content-Length"
+    return head + sep + rest
+
+
+def gzip_bomb_record(url: str, prefix: bytes, unit: bytes, repeats: int, suffix: bytes) -> bytes:
+    """One gzip member holding a WARC response whose HTML body is ``prefix + unit * repeats + suffix``, built
+    without materialising the body: after a full flush deflate forgets its window, so every flushed ``unit``
+    compresses to the same bytes and can be repeated in the compressed stream."""
+    body_length = len(prefix) + len(unit) * repeats + len(suffix)
+    http = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {body_length}\r\n\r\n".encode()
+    head = (
+        "WARC/1.1\r\nWARC-Type: response\r\nWARC-Date: 2026-01-01T00:00:00Z\r\n"
+        f"WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-0000000000bb>\r\nWARC-Target-URI: {url}\r\n"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http) + body_length}\r\n\r\n"
+    ).encode()
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    start = deflate.compress(head + http + prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(unit) + deflate.flush(zlib.Z_FULL_FLUSH)
+    again = deflate.compress(unit) + deflate.flush(zlib.Z_FULL_FLUSH)
+    assert block == again, "a flushed unit must compress to the same bytes every time"
+    end = deflate.compress(suffix + b"\r\n\r\n") + deflate.flush()
+    crc = zlib.crc32(head + http + prefix)
+    for _ in range(repeats):
+        crc = zlib.crc32(unit, crc)
+    crc = zlib.crc32(suffix + b"\r\n\r\n", crc)
+    size = len(head) + len(http) + body_length + 4
+    gzip_head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return gzip_head + start + block * repeats + end + struct.pack("<II", crc, size & 0xFFFFFFFF)

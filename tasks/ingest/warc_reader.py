@@ -27,7 +27,9 @@ from tasks.ingest.warc_stream import GZIP_MAGIC, WARC_MAGIC, Buffered, GzipMembe
 MAX_WARC_HEADER = 64 * 1024
 MAX_HTTP_HEADER = 64 * 1024
 HEAD = 4096
-RESYNC_MAGIC = b"WARC/1."
+# What a record boundary is resynchronised on: a WARC/1.0 or 1.1 version line, wherever it starts (stray
+# bytes need not end with a newline).
+RESYNC = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
 _WANTED = frozenset({"response", "conversion", "resource"})
 _STATUS = re.compile(rb"HTTP/\d(?:\.\d)?[ \t]+([1-9]\d\d)\b")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
@@ -167,7 +169,7 @@ def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
         offset = seg.offset_of(start)
         if s.peek(len(WARC_MAGIC)) != WARC_MAGIC:
             head = s.peek(256)
-            found = s.find_line(RESYNC_MAGIC, at_line_start=False)
+            found = s.find_any(RESYNC)
             skipped = s.pos - start
             yield Bad(offset, "stray_bytes", f"{skipped} bytes that are not a WARC record", "", head, skipped)
             if not found:
@@ -180,7 +182,7 @@ def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
                 yield Bad(offset, reason, "file ends inside a WARC header", payload_head=s.peek(HEAD))
                 return
             s.skip(len(WARC_MAGIC))
-            s.find_line(RESYNC_MAGIC, at_line_start=False)
+            s.find_any(RESYNC)
             yield Bad(offset, "corrupt_record", "WARC header without an end", skipped_bytes=s.pos - start)
             continue
         header_end = s.pos
@@ -226,8 +228,7 @@ def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
             detail = f"Content-Length {length} but the record ends after {consumed} bytes"
             yield Bad(offset, "content_length_mismatch", detail, url, head[:256])
             continue
-        s.skip_blank_lines()
-        if not (s.at_end() or s.peek(len(WARC_MAGIC)) == WARC_MAGIC):
+        if not _record_ends(seg):
             detail = f"Content-Length {length} is not followed by the end of the record"
             yield Bad(offset, "content_length_mismatch", detail, url, s.peek(256))
             _resync(seg, header_end)
@@ -238,10 +239,22 @@ def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
         yield item
 
 
+def _record_ends(seg: _Segment) -> bool:
+    """After a block: blank lines, then the next header or the end of the segment. In a plain file the exact
+    CRLF CRLF trailer also ends a record, and what follows it that is not a header is stray bytes (read as
+    such by the caller); in a gzip member anything else after the block means the length lied."""
+    s = seg.stream
+    if not seg.compressed and s.peek(4) == b"\r\n\r\n":
+        s.skip(4)
+        return True
+    s.skip_blank_lines()
+    return s.at_end() or s.peek(len(WARC_MAGIC)) == WARC_MAGIC
+
+
 def _resync(seg: _Segment, header_end: int) -> bool:
     """Restart after a lying record's header at the next ``WARC/1.x`` line of the segment; False if none."""
     seg.reopen(header_end)
-    return seg.stream.find_line(RESYNC_MAGIC, at_line_start=True)
+    return seg.stream.find_any(RESYNC)
 
 
 def _fields(header: bytes) -> dict[str, str]:

@@ -193,20 +193,16 @@ class Buffered:
             del self.buf[:gone]
             self.pos += gone
 
-    def find_line(self, magic: bytes, at_line_start: bool) -> bool:
-        """Advance to the next line that starts with ``magic`` (the current position counts if
-        ``at_line_start``); False, with everything consumed, if there is none."""
-        self.fill(len(magic))
-        if at_line_start and self.buf.startswith(magic):
-            return True
-        needle = b"\n" + magic
+    def find_any(self, needles: tuple[bytes, ...]) -> bool:
+        """Advance to the earliest occurrence of any of ``needles``; False, with everything consumed, if none."""
+        keep = max(len(n) for n in needles) - 1
         while True:
-            idx = self.buf.find(needle)
-            if idx != -1:
-                self.skip(idx + 1)
+            self.fill(len(self.buf) + 1)
+            hits = [i for n in needles if (i := self.buf.find(n)) != -1]
+            if hits:
+                self.skip(min(hits))
                 return True
             if self.exhausted:
                 self.skip(len(self.buf))
                 return False
-            self.skip(max(len(self.buf) - len(magic), 0))
-            self.fill(len(self.buf) + CHUNK)
+            self.skip(max(len(self.buf) - keep, 0))
