@@ -2,6 +2,8 @@
 
 Thin wiring only: every task calls a plain function of ``tasks.ingest``. Triggered daily (newest snapshot
 under the configured crawl root) or from the UI with Params. Produces the ``quarry_documents`` Asset.
+A scheduled run with no input configured (no ``input`` Param, no ``$QUARRY_CRAWL_ROOT``) is skipped with that
+reason; a bad input path fails at once, without retries.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from quarry_common.assets import DOCUMENTS
 from quarry_common.config import default_store
+from quarry_common.errors import task_outcome
 
 
 @dag(
@@ -42,19 +45,22 @@ def crawl_ingest() -> None:
     def plan(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         from tasks.ingest.airflow_glue import plan_batches
 
-        return plan_batches(dict(params or {}), default_store())
+        with task_outcome():
+            return plan_batches(dict(params or {}), default_store())
 
     @task(max_active_tis_per_dagrun=4)
     def ingest_batch(batch: dict[str, Any]) -> dict[str, Any]:
         from tasks.ingest.airflow_glue import ingest_batch as run_batch
 
-        return run_batch(batch)
+        with task_outcome():
+            return run_batch(batch)
 
     @task(outlets=[DOCUMENTS])
     def dedup(results: list[dict[str, Any]], outlet_events: Any = None) -> dict[str, Any]:
         from tasks.ingest.airflow_glue import dedup_snapshot
 
-        summary = dedup_snapshot(list(results))
+        with task_outcome():
+            summary = dedup_snapshot(list(results))
         if outlet_events is not None:
             outlet_events[DOCUMENTS].extra = {"store": summary["store"], "snapshot": summary["snapshot"]}
         return summary

@@ -1,20 +1,26 @@
 """nightly_mixture: ingest → rater models → score → clusters → sweep → mix → publish, for the newest snapshots.
 
-Runs nightly at 02:00 UTC and whenever new documents, scores or a new sweep land (Assets). Each task calls one
-plain step of ``tasks.pipeline``; the same steps run in order under ``quarry run``. On an empty store the run
-bootstraps a rater model (rate + distill on the vLLM server) and a small proxy sweep when ``bootstrap`` is set;
-in production ``rater_distill`` and ``proxy_sweep`` produce them. The proxy sweep uses the ``gpu`` pool.
+Runs nightly at 02:00 UTC and whenever ``score_corpus`` lands new scores or ``proxy_sweep`` a new sweep (Assets).
+It consumes those Assets and produces only ``quarry_published_mixture``, so it never triggers itself (its own
+scoring step is not an Asset producer). Each task calls one plain step of ``tasks.pipeline``; the same steps run
+in order under ``quarry run``. On an empty store the run bootstraps a rater model (rate + distill on the vLLM
+server) and a small proxy sweep when ``bootstrap`` is set; in production ``rater_distill`` and ``proxy_sweep``
+produce them. The proxy sweep uses the ``gpu`` pool (``infra/airflow_setup.sh`` creates it).
+A configuration error fails its task at once with the reason (no retries); a failed validation publishes the
+version for inspection, keeps ``latest`` where it was and fails the ``publish`` task.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-from quarry_common.assets import DOCUMENTS, PUBLISHED_MIXTURE, SCORES, SWEEP
+from quarry_common.assets import PUBLISHED_MIXTURE, SCORES, SWEEP
+from quarry_common.errors import task_outcome
 
 PIPELINE_PARAMS = (
     "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "model_version",
@@ -31,26 +37,31 @@ def _config() -> Any:
     given = {k: params[k] for k in PIPELINE_PARAMS if k in params and params[k] not in ("", None, [])}
     if "inputs" in given:
         given["inputs"] = tuple(given["inputs"])
-    if "store" not in given:
-        from quarry_common.config import default_store
+    from quarry_common.config import default_shared_data, default_store
 
-        given["store"] = default_store()
+    given.setdefault("store", default_store())
+    given.setdefault("shared_data", default_shared_data())
     return PipelineConfig(**given)
 
 
 @dag(
     dag_id="nightly_mixture",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), assets=(DOCUMENTS | SCORES | SWEEP)
+        # no start_date and no immediate run: unpausing waits for the next 02:00 instead of starting a run
+        timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC", run_immediately=datetime.timedelta(0)),
+        assets=(SCORES | SWEEP),
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["quarry", "nightly"],
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2)},
     params={
         "store": Param("", type="string", description="store root; empty: $QUARRY_STORE or ./quarry-data"),
-        "shared_data": Param("../shared/data", type="string", description="real pages and eval sets"),
+        "shared_data": Param(
+            "",
+            type="string",
+            description="real pages and eval sets; empty: $QUARRY_SHARED_DATA or ../shared/data",
+        ),
         "inputs": Param(
             ["sample", "shared-crawl"],
             type="array",
@@ -98,31 +109,36 @@ def nightly_mixture() -> None:
     def ingest() -> dict[str, Any]:
         from tasks.pipeline import step_ingest
 
-        return step_ingest(_config())
+        with task_outcome():
+            return step_ingest(_config())
 
     @task
     def models() -> dict[str, Any]:
         from tasks.pipeline import step_models
 
-        return step_models(_config())
+        with task_outcome():
+            return step_models(_config())
 
-    @task(outlets=[SCORES])
+    @task  # not an outlet of SCORES: this DAG consumes that Asset and must not trigger itself
     def score(models: dict[str, Any], ingested: dict[str, Any]) -> dict[str, Any]:
         from tasks.pipeline import step_score
 
-        return step_score(_config(), models["model_version"])
+        with task_outcome():
+            return step_score(_config(), models["model_version"])
 
     @task
     def clusters(scored: dict[str, Any]) -> dict[str, Any]:
         from tasks.pipeline import step_cluster
 
-        return step_cluster(_config())
+        with task_outcome():
+            return step_cluster(_config())
 
     @task(pool="gpu", pool_slots=1)
     def sweep() -> dict[str, Any]:
         from tasks.pipeline import step_sweep
 
-        return step_sweep(_config())
+        with task_outcome():
+            return step_sweep(_config())
 
     @task
     def mix(
@@ -130,7 +146,8 @@ def nightly_mixture() -> None:
     ) -> dict[str, Any]:
         from tasks.pipeline import step_mix
 
-        return step_mix(_config(), models["model_version"], sweep["sweep_id"], ingested["snapshots"])
+        with task_outcome():
+            return step_mix(_config(), models["model_version"], sweep["sweep_id"], ingested["snapshots"])
 
     @task(outlets=[PUBLISHED_MIXTURE])
     def publish(mixed: dict[str, Any], sweep: dict[str, Any], outlet_events: Any = None) -> dict[str, Any]:
@@ -140,14 +157,15 @@ def nightly_mixture() -> None:
         from tasks.sweep.gate import ValidationFailed, raise_if_failed
 
         config = _config()
-        published = step_publish(config, mixed["mixture"], sweep["sweep_id"])
+        with task_outcome():
+            published = step_publish(config, mixed["mixture"], sweep["sweep_id"])
         print(f"published {published['release']} v{published['version']}: {published['url']}")
         print(f"report: {published['report']}")
         validation = published.get("validation") or {}
         print(f"validation {validation.get('verdict')}: {validation.get('reason')}")
         try:  # published as v<N> for inspection, but latest stayed: fail the task so that a person notices
             raise_if_failed(
-                validation,
+                None if config.dry_run else validation,
                 release=published["release"],
                 version=f"v{published['version']}",
                 latest=f"v{published['latest']}" if published.get("latest") else None,

@@ -19,6 +19,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from quarry_common.assets import SCORES, SWEEP
 from quarry_common.config import default_store
+from quarry_common.errors import task_outcome
 
 
 @dag(
@@ -93,7 +94,8 @@ def proxy_sweep() -> None:
             )
         except ValueError as exc:  # bad Params: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
-        planned = plan_sweep(config)
+        with task_outcome():
+            planned = plan_sweep(config)
         return [
             {"group": g, "store": config.store, "sweep_id": config.sweep_id, "device": config.device}
             for g in planned.groups

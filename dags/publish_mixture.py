@@ -1,8 +1,9 @@
 """publish_mixture: a mixture (``mixtures/<name>/`` in the store) → an immutable version on S3.
 
 Writes ``<target>/<name>/v<N>/`` (Parquet shards, ``report.html``, ``manifest.json`` last), then moves
-``<target>/<name>/latest`` with compare-and-swap. Runs when the ``quarry_mixture`` Asset is updated (its event's
-``extra`` names the mixture: ``{"name": ..., "store": ...}``) or from the UI with Params. Rerunning is safe:
+``<target>/<name>/latest`` with compare-and-swap. Triggered from the UI or the REST API with Params (the
+``mixture`` to publish, built by ``quarry mix`` or a ``nightly_mixture`` run); the nightly DAG publishes its own
+mixture itself, so this DAG is not scheduled on an Asset (a consumer without a producer would never run). Rerunning is safe:
 the same mixture is not published twice and an interrupted publication is resumed. S3 credentials come from the
 worker's environment (a Kubernetes secret in the helm chart), never from Params.
 """
@@ -13,22 +14,20 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from quarry_common.assets import MIXTURE, PUBLISHED_MIXTURE
+from quarry_common.assets import PUBLISHED_MIXTURE
 from quarry_common.config import default_store
 
 
 @dag(
     dag_id="publish_mixture",
-    schedule=[MIXTURE],
+    schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=4,
     tags=["quarry", "publish"],
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
     params={
-        "mixture": Param(
-            "", type="string", description="mixture name; empty: the name in the triggering MIXTURE event"
-        ),
+        "mixture": Param("", type="string", description="mixture name (mixtures/<name>/ in the store)"),
         "store": Param(
             "", type="string", description="store root; empty: the event's store or $QUARRY_STORE"
         ),
@@ -74,7 +73,7 @@ def publish_mixture() -> None:
         print(f"validation {validation.get('verdict')}: {validation.get('reason')}")
         try:  # published for inspection, but latest stayed: fail so that a person notices (no retry)
             raise_if_failed(
-                validation,
+                None if summary["dry_run"] else validation,
                 release=summary["mixture"],
                 version=summary["version"],
                 latest=f"v{summary['latest']}" if summary.get("latest") else None,

@@ -13,6 +13,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, task
 from quarry_common.config import default_store
+from quarry_common.errors import task_outcome
 
 ALL_CRITERIA = ["educational_value", "professionalism", "readability", "reasoning", "cleanliness", "domain"]
 
@@ -55,18 +56,19 @@ def rater_distill() -> None:
         from tasks.rate import RateConfig, run_rate
 
         p = dict(params or {})
-        result = run_rate(
-            RateConfig(
-                store=p.get("store") or default_store(),
-                server_url=p.get("server_url")
-                or os.environ.get("QUARRY_RATER_URL", "http://127.0.0.1:8000/v1"),
-                criteria=tuple(p.get("criteria") or ALL_CRITERIA),
-                sample_size=int(p.get("sample_size", 1000)),
-                name=p.get("ratings_name") or "default",
-                max_doc_tokens=int(p.get("max_doc_tokens", 1024)),
-                max_requests=int(p["max_requests"]) if p.get("max_requests") else None,
+        with task_outcome():
+            result = run_rate(
+                RateConfig(
+                    store=p.get("store") or default_store(),
+                    server_url=p.get("server_url")
+                    or os.environ.get("QUARRY_RATER_URL", "http://127.0.0.1:8000/v1"),
+                    criteria=tuple(p.get("criteria") or ALL_CRITERIA),
+                    sample_size=int(p.get("sample_size", 1000)),
+                    name=p.get("ratings_name") or "default",
+                    max_doc_tokens=int(p.get("max_doc_tokens", 1024)),
+                    max_requests=int(p["max_requests"]) if p.get("max_requests") else None,
+                )
             )
-        )
         if not result.complete:
             raise RuntimeError(
                 f"ratings incomplete (budget exhausted: {result.budget_exhausted}); rerun to resume"
@@ -78,15 +80,16 @@ def rater_distill() -> None:
         from tasks.distill import DistillConfig, run_distill
 
         p = dict(params or {})
-        result = run_distill(
-            DistillConfig(
-                store=p.get("store") or default_store(),
-                ratings=rated["name"],
-                version=p.get("model_version") or None,
-                min_train_rows=int(p.get("min_train_rows", 20)),
-                dim=int(p.get("dim", 32)),
+        with task_outcome():
+            result = run_distill(
+                DistillConfig(
+                    store=p.get("store") or default_store(),
+                    ratings=rated["name"],
+                    version=p.get("model_version") or None,
+                    min_train_rows=int(p.get("min_train_rows", 20)),
+                    dim=int(p.get("dim", 32)),
+                )
             )
-        )
         return {
             "version": result.version,
             "models_url": result.models_url,

@@ -4,6 +4,8 @@ Runs when new documents land (the ``quarry_documents`` Asset) or from the UI; pr
 Thin wiring only: ``score`` calls ``tasks.score.run_score``; ``clusters`` calls ``tasks.cluster.run_cluster``
 (fits the clusters on a sample the first time, then labels every document; skipped when ``cluster_k`` is 0).
 Dask: ``$QUARRY_DASK_SCHEDULER`` (or the ``scheduler`` Param) names an existing cluster, else a LocalCluster.
+Before the first distilled model exists (``rater_distill`` or a bootstrapping ``nightly_mixture`` makes it) a
+run is skipped with that reason, and emits no ``quarry_scores`` event.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from quarry_common.assets import DOCUMENTS, SCORES
 from quarry_common.config import default_store
+from quarry_common.errors import task_outcome
 
 
 @dag(
@@ -58,13 +61,14 @@ def score_corpus() -> None:
         from tasks.score import ScoreConfig, run_score
 
         p = dict(params or {})
-        result = run_score(
-            ScoreConfig(
-                model_version=p.get("model_version") or "latest",
-                batch_size=int(p.get("batch_size", 1000)),
-                **_common(p),
+        with task_outcome():
+            result = run_score(
+                ScoreConfig(
+                    model_version=p.get("model_version") or "latest",
+                    batch_size=int(p.get("batch_size", 1000)),
+                    **_common(p),
+                )
             )
-        )
         summary = {
             "model_version": result.model_version,
             "documents": result.documents,
@@ -86,14 +90,15 @@ def score_corpus() -> None:
         k = int(p.get("cluster_k", 16))
         if k == 0:
             return {"skipped": True}
-        result = run_cluster(
-            ClusterRunConfig(
-                k=k,
-                sample_size=max(k, int(p.get("cluster_sample_size", 2000))),
-                max_seq_length=int(p.get("cluster_max_seq_length", 256)),
-                **_common(p),
+        with task_outcome():
+            result = run_cluster(
+                ClusterRunConfig(
+                    k=k,
+                    sample_size=max(k, int(p.get("cluster_sample_size", 2000))),
+                    max_seq_length=int(p.get("cluster_max_seq_length", 256)),
+                    **_common(p),
+                )
             )
-        )
         return {
             "version": result.version,
             "documents": result.documents,

@@ -1,5 +1,7 @@
-"""``quarry``: one entry point, one subcommand per stage. Each subcommand calls the same plain function that
-the Airflow task calls; stage modules register themselves through ``register(subparsers)``."""
+"""quarry: one entry point, one subcommand per stage; each calls the same plain function as the Airflow task.
+
+Stage modules register themselves through a ``register(subparsers)`` function listed in STAGE_CLI_MODULES.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +30,11 @@ DEFAULT_STORE = "quarry-data"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quarry", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="quarry",
+        description="Curate web-crawl snapshots into versioned, optimised pretraining data mixtures. "
+        "Each command runs one stage (the same function the Airflow task calls); `quarry run` runs them all.",
+    )
     parser.add_argument(
         "--store",
         default=os.environ.get("QUARRY_STORE", DEFAULT_STORE),
@@ -47,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("quarry.progress").setLevel(logging.INFO)  # progress lines off a terminal
     try:
         code = args.func(args)
     except (FileNotFoundError, PermissionError, ValueError) as exc:

@@ -239,7 +239,7 @@ def mixture_name(
 ) -> str:
     """Mixtures are immutable, so each distinct input gets its own stored mixture; the published release
     keeps the plain name and numbers its versions."""
-    key = [model_version, sweep_id, sorted(snapshots), column]
+    key = [model_version, sweep_id, sorted(snapshots), column, Store(config.store).corpus_version(snapshots)]
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:10]
     return f"{config.mixture}-{digest}"
 

@@ -1,7 +1,12 @@
-"""Progress bars and end-of-stage summary tables for the CLI (rich); silent-friendly in Airflow logs."""
+"""Progress bars and end-of-stage summary tables for the CLI (rich); info lines in Airflow task logs.
+
+On a terminal a rich bar is drawn; elsewhere (Airflow tasks, CI, pipes) progress is logged every ~10% as an
+INFO record of the ``quarry.progress`` logger, so task logs show progress as information, not as errors.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -20,6 +25,8 @@ from rich.progress import (
 from rich.table import Table
 
 T = TypeVar("T")
+
+log = logging.getLogger("quarry.progress")
 
 console = Console(stderr=True)
 
@@ -48,7 +55,7 @@ def progress_bar(total: int, description: str) -> Iterator[Any]:
     def advance(n: int = 1) -> None:
         state["done"] += n
         if state["done"] >= state["next"] or state["done"] == total:
-            print(f"{description}: {state['done']}/{total}", file=sys.stderr, flush=True)
+            log.info("%s: %d/%d", description, state["done"], total)
             state["next"] = state["done"] + max(1, total // 10)
 
     yield advance

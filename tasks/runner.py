@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,6 +46,32 @@ class ShardFailures(RuntimeError):
 
 
 @contextmanager
+def _workers_do_not_rerun_main() -> Iterator[None]:
+    """Start worker processes without re-running the parent's ``__main__``.
+
+    Dask starts LocalCluster workers with multiprocessing's *spawn*, which re-imports the parent's main
+    script in every worker. Inside an Airflow task that script is the ``airflow`` command: the worker imports
+    Airflow with the task's environment, where Airflow 3 deliberately blanks the metadata-database URL
+    (``airflow-db-not-allowed:///``), and dies with "Could not parse SQLAlchemy URL" / "Nanny failed to start
+    worker process". Quarry never submits functions defined in ``__main__`` (shard functions live in
+    ``tasks.*`` and are pickled by reference), so the workers do not need it: while the cluster lives, main
+    is presented to multiprocessing as a module named ``__main__``, which spawn skips by design.
+    """
+    import importlib.machinery
+
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = getattr(main, "__spec__", None)
+    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = saved
+
+
+@contextmanager
 def dask_client(config: ClusterConfig) -> Any:
     from distributed import Client, LocalCluster
 
@@ -54,6 +81,7 @@ def dask_client(config: ClusterConfig) -> Any:
         return
     n = config.n_workers or min(os.cpu_count() or 1, 4)
     with (
+        _workers_do_not_rerun_main(),
         LocalCluster(
             n_workers=n,
             threads_per_worker=1,

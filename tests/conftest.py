@@ -21,7 +21,7 @@ os.environ.setdefault("QUARRY_PROGRESS", "0")
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["fixtures_s3", "fixtures_vllm"]
+pytest_plugins = ["fixtures_airflow", "fixtures_s3", "fixtures_vllm"]
 
 
 @pytest.fixture(scope="session")

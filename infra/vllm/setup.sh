@@ -22,6 +22,14 @@ log() { printf '[vllm-setup %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 pipq() { "$VENV/bin/python" -m pip "$@" --quiet --disable-pip-version-check 2> >(grep -v "is ignored: it is neither" >&2); }
 start=$(date +%s)
 
+# One builder at a time (two make targets or test sessions started together must not rebuild under each other).
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+if ! flock -n 9; then
+  log "another setup is building $VENV; waiting for it"
+  flock 9
+fi
+
 if [[ -f "$MARKER" ]]; then
   log "venv ready at $VENV (marker present), skipping install"
 else

@@ -196,10 +196,12 @@ def load_centroids(store: Store, version: str) -> np.ndarray:
 def assign_shard(task: AssignTask) -> dict[str, Any]:
     store = Store(task.store)
     markers = CompletionMarkers(store.markers("cluster", task.snapshot))
+    documents = store.documents_version(task.snapshot, task.shard)
     if (
         not task.force
         and markers.is_done(task.shard)
         and markers.info(task.shard).get("cluster_version") == task.version
+        and markers.info(task.shard).get("documents_version", "") == documents
     ):
         return {"shard": task.shard, "skipped": True, "documents": 0}
     start = time.perf_counter()
@@ -226,6 +228,7 @@ def assign_shard(task: AssignTask) -> dict[str, Any]:
     write_parquet_atomic(store.attribute_shard("clusters", task.snapshot, task.shard), table)
     info = {
         "cluster_version": task.version,
+        "documents_version": documents,
         "documents": len(ids),
         "seconds": time.perf_counter() - start,
         "pid": os.getpid(),

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tasks.errors import NotReady
 from tasks.storage import Store, exists, join, read_bytes, read_json, validate_name
 
 LATEST = "_latest.json"
@@ -32,9 +33,7 @@ def resolve_version(store: Store, version: str | None) -> str:
         return version
     pointer = latest_pointer(store)
     if not exists(pointer):
-        raise FileNotFoundError(
-            f"no distilled model under {store.path('models')}: run `quarry distill` first"
-        )
+        raise NotReady(f"no distilled model under {store.path('models')}: run `quarry distill` first")
     return str(read_json(pointer)["version"])
 
 

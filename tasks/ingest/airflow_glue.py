@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.errors import NotConfigured
 from tasks.ingest.config import FilterConfig, IngestConfig
 from tasks.ingest.dedup import run_dedup
 from tasks.ingest.discover import InputFile, discover, newest_snapshot
@@ -20,7 +21,7 @@ def config_from_params(params: dict[str, Any], default_store: str) -> IngestConf
 
     source = params.get("input") or os.environ.get("QUARRY_CRAWL_ROOT", "")
     if not source:
-        raise ValueError("no input: set the 'input' param or $QUARRY_CRAWL_ROOT")
+        raise NotConfigured("no crawl input configured: set the 'input' Param or $QUARRY_CRAWL_ROOT")
     filters: dict[str, Any] = {"min_language_score": float(params.get("min_language_score") or 0.0)}
     if params.get("languages"):
         filters["languages"] = tuple(params["languages"])

@@ -20,7 +20,14 @@ import pyarrow as pa
 from tasks.ingest.config import DedupConfig
 from tasks.ingest.minhash import band_keys
 from tasks.ingest.shard import STAGE as INGEST_STAGE
-from tasks.storage import CompletionMarkers, Store, read_parquet, write_json_atomic, write_parquet_atomic
+from tasks.storage import (
+    CompletionMarkers,
+    Store,
+    read_parquet,
+    remove_stale_temps,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 
 STAGE = "dedup"
 SNAPSHOT_MARKER = "_snapshot"
@@ -87,8 +94,17 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
     )
     # Only snapshots deduplicated before this one count as "earlier"; they never point at this one.
     references = [s for s in references if not _references(store, s, snapshot)]
+    for folder in (
+        store.attributes(STAGE, snapshot),
+        store.stats(STAGE, snapshot),
+        store.markers(STAGE, snapshot),
+    ):
+        remove_stale_temps(folder)
     marker = CompletionMarkers(store.markers(STAGE, snapshot))
-    fingerprint = _fingerprint(config, shards, references)
+    versions = [store.documents_version(snapshot, shard) for shard in shards]
+    fingerprint = _fingerprint(
+        config, [f"{s}@{v}" for s, v in zip(shards, versions, strict=True)], references
+    )
     if marker.is_done(SNAPSHOT_MARKER) and marker.info(SNAPSHOT_MARKER).get("fingerprint") == fingerprint:
         info = marker.info(SNAPSHOT_MARKER)
         return DedupResult(**{**info["result"], "skipped_done": True})

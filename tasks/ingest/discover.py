@@ -1,17 +1,33 @@
-"""Find the crawl files of a snapshot and name their shards."""
+"""Find the crawl files of a snapshot and name their shards.
+
+A crawl file is one shard whatever the spelling of the input: the shard is named after the file's path
+relative to the **snapshot root** (``…/crawl-data/<id>/`` in the Common Crawl layout, else the folder given),
+so a relative, absolute, symlinked, ``..``-laden or crawl-root input, a sub-folder or a single file of the same
+snapshot all map the same file to the same shard. Each file also gets a ``signature`` (size and mtime
+locally, ETag and size on S3): a file that changed after its shard finished is ingested again.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import posixpath
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from tasks.errors import ConfigurationError
 from tasks.ingest.records import file_kind
-from tasks.storage import exists, join, list_files, validate_name
+from tasks.storage import join, list_dirs, resolve, validate_name
+from tasks.storage.fs import is_local
 
-_CC_SNAPSHOT = re.compile(r"crawl-data/([A-Za-z0-9._-]+)/")
+_CC_ROOT = re.compile(r"^(.*?/crawl-data/([A-Za-z0-9._-]+))(?:/|$)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SUFFIX = re.compile(r"\.(warc|wet|wat|arc|jsonl|json|ndjson)(\.gz)?$", re.IGNORECASE)
+
+
+class InputError(ConfigurationError):
+    """An input path that cannot be ingested, with a one-line reason."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +35,7 @@ class InputFile:
     url: str
     kind: str  # warc | wet | jsonl
     shard: str
+    signature: str = ""  # what the file looked like when listed: a changed file is ingested again
 
 
 @dataclass(frozen=True)
@@ -26,6 +43,7 @@ class Discovery:
     snapshot: str
     files: list[InputFile]
     ignored: list[str]
+    root: str = ""  # the snapshot root every shard name is relative to
 
 
 def shard_name(relative: str) -> str:
@@ -40,52 +58,92 @@ def shard_name(relative: str) -> str:
     return validate_name(name, "shard")
 
 
-def infer_snapshot(input_url: str) -> str:
-    match = _CC_SNAPSHOT.search(input_url.rstrip("/") + "/")
-    if match:
-        return match.group(1)
-    base = input_url.rstrip("/").rsplit("/", 1)[-1]
-    base = _SUFFIX.sub("", base)
+def normalise_input(input_url: str) -> str:
+    """One spelling per location: local paths absolute with ``.``/``..`` resolved (symlinked folders are kept
+    as named, so a link into a crawl layout still shows the layout); URLs with their key normalised."""
+    if is_local(input_url):
+        path = input_url[len("file://") :] if input_url.startswith("file://") else input_url
+        return os.path.abspath(os.path.expanduser(path))
+    protocol, key = input_url.split("://", 1)
+    return f"{protocol}://{posixpath.normpath('/' + key).lstrip('/')}"
+
+
+def _snapshot_name(root: str) -> str:
+    """The snapshot a root stands for: ``<id>`` of ``crawl-data/<id>``, else the folder's name."""
+    base = root.rstrip("/").rsplit("/", 1)[-1]
     return validate_name(_UNSAFE.sub("_", base).strip("._-") or "snapshot", "snapshot")
 
 
 def newest_snapshot(root: str) -> str:
     """``root`` itself, or, if it is a Common Crawl root (holds ``crawl-data/<id>/``), its newest snapshot
     (ids sort chronologically: CC-MAIN-YYYY-WW)."""
-    from tasks.storage import resolve
-
     fs, path = resolve(join(root, "crawl-data"))
     if not fs.exists(path):
         return root
-    ids = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False) if fs.isdir(p))
+    ids = list_dirs(join(root, "crawl-data"))
     if not ids:
-        raise ValueError(f"no snapshots under {root}/crawl-data")
+        raise InputError(f"no snapshots under {join(root, 'crawl-data')}")
     return join(root, "crawl-data", ids[-1])
 
 
+def _signature(info: dict[str, Any]) -> str:
+    etag = info.get("ETag") or info.get("etag")
+    size = info.get("size")
+    if etag:
+        return f"etag:{str(etag).strip(chr(34))}:{size}"
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or ""
+    if hasattr(mtime, "timestamp"):
+        mtime = mtime.timestamp()
+    return f"size:{size}:mtime:{mtime}"
+
+
+def _listing(url: str) -> dict[str, dict[str, Any]]:
+    """Every visible file under ``url`` (or ``url`` itself) with its fsspec info, keyed by URL."""
+    fs, path = resolve(url)
+    if not fs.exists(path):
+        raise FileNotFoundError(f"input path does not exist or is not readable: {url}")
+    found = {path: fs.info(path)} if fs.isfile(path) else fs.find(path, detail=True)
+    out: dict[str, dict[str, Any]] = {}
+    base = path.rstrip("/")
+    for p, info in found.items():
+        if info.get("type", "file") != "file":
+            continue
+        below = p[len(base) :].strip("/")
+        if any(part.startswith(".") for part in below.split("/") if part):
+            continue  # temp and dot-files are never input
+        out[p if is_local(url) else f"{url.split('://', 1)[0]}://{p}"] = info
+    return out
+
+
 def discover(input_url: str, snapshot: str | None = None) -> Discovery:
-    """List ingestible files under ``input_url``; raises FileNotFoundError naming a missing path."""
-    if not exists(input_url):
-        raise FileNotFoundError(f"input path does not exist or is not readable: {input_url}")
-    found = list_files(input_url)
-    root = input_url.rstrip("/")
+    """List ingestible files under ``input_url`` (a crawl root, a snapshot root, a folder or file below one,
+    a flat folder or one file; local or s3://); raises FileNotFoundError naming a missing path and
+    InputError for an input that holds no crawl files."""
+    url = newest_snapshot(normalise_input(input_url))
+    match = _CC_ROOT.match(url)
+    if match:
+        root = match.group(1)
+    else:
+        fs, path = resolve(url)
+        if not fs.exists(path):
+            raise FileNotFoundError(f"input path does not exist or is not readable: {input_url}")
+        root = url if fs.isdir(path) else url.rstrip("/").rsplit("/", 1)[0]
+    listing = _listing(url)
     files: list[InputFile] = []
     ignored: list[str] = []
-    for url in found:
-        name = url.rsplit("/", 1)[-1]
-        if name.startswith("."):
-            continue
+    for file_url in sorted(listing):
+        name = file_url.rsplit("/", 1)[-1]
         kind = file_kind(name)
         if kind is None:
-            ignored.append(url)
+            ignored.append(file_url)
             continue
-        relative = url[len(root) :] if url.startswith(root) and url != root else name
-        files.append(InputFile(url, kind, shard_name(relative or name)))
+        relative = file_url[len(root) :].strip("/") if file_url.startswith(root + "/") else name
+        files.append(InputFile(file_url, kind, shard_name(relative), _signature(listing[file_url])))
     if not files:
-        raise ValueError(
+        raise InputError(
             f"no crawl files (*.warc.gz, *.warc, *.wet.gz, *.jsonl.gz, *.json.gz) under {input_url}"
         )
     shards = [f.shard for f in files]
     if len(set(shards)) != len(shards):
-        raise ValueError(f"two input files map to the same shard name under {input_url}")
-    return Discovery(snapshot or infer_snapshot(input_url), files, ignored)
+        raise InputError(f"two input files map to the same shard name under {input_url}")
+    return Discovery(snapshot or _snapshot_name(root), files, ignored, root)

@@ -8,6 +8,7 @@ records with file, offset, reason), minhash/ (signatures for the snapshot-wide d
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
@@ -97,7 +98,8 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
     shard = spec.file.shard
     markers = CompletionMarkers(store.markers(STAGE, spec.snapshot))
     stats_url = store.stats_shard(STAGE, spec.snapshot, shard)
-    if markers.is_done(shard):
+    version = shard_version(spec)
+    if markers.is_done(shard) and markers.info(shard).get("version") == version:
         previous = read_json(stats_url)
         assert isinstance(previous, dict)
         return {**previous, "skipped_done": True}
@@ -138,19 +140,21 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
             removed[key].append(value)
 
     t_read = time.perf_counter()
-    for item in read_file(spec.file.url, spec.file.kind):
+    for item in read_file(spec.file.url, spec.file.kind, extract_cfg.max_page_bytes):
         if isinstance(item, Skipped):
             counts[f"skipped:{item.record_type}"] += 1
             continue
         if isinstance(item, Bad):
             quarantine_row(item.offset, item.url, item.reason, item.detail, item.payload_head)
+            if item.skipped_bytes:
+                counts["skipped_bytes"] += item.skipped_bytes
             continue
         counts["records"] += 1
         rec = item
         t0 = time.perf_counter()
         try:
             if rec.source == "warc":
-                check_textual(rec.payload, rec.content_type)
+                check_textual(rec.payload, rec.content_type, rec.charset)
                 text = html_to_text(rec.payload, rec.charset, extract_cfg)
             else:
                 text = plain_to_text(rec.payload, rec.charset, extract_cfg)
@@ -208,6 +212,8 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         exact.append(minhash.exact_hash(text))
         timings["shingles"] += time.perf_counter() - t3
     timings["read_total"] = time.perf_counter() - t_read
+    if not counts:  # nothing at all came out of the file: say so instead of an empty "done" shard
+        quarantine_row(0, "", "empty_file", "the file holds no records (zero bytes or an empty archive)", b"")
 
     t4 = time.perf_counter()
     sigs = minhash.signatures(shingle_sets, cfg.dedup.num_perm, cfg.dedup.seed)
@@ -251,8 +257,25 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         "wall_seconds": round(time.perf_counter() - started, 4),
     }
     write_json_atomic(stats_url, stats)
-    markers.mark_done(shard, {"documents": doc_table.num_rows, "file": spec.file.url})
+    markers.mark_done(
+        shard,
+        {
+            "documents": doc_table.num_rows,
+            "file": spec.file.url,
+            "source": spec.file.signature,
+            "version": version,
+        },
+    )
     return stats
+
+
+def shard_version(spec: ShardSpec) -> str:
+    """What a finished shard was made from: the input file as it was (size/mtime or ETag) and the stage
+    configuration. A shard whose marker records another version is redone, and so is everything downstream
+    of it (:meth:`Store.documents_version`)."""
+    settings = spec.config.model_dump(mode="json", exclude={"input", "store", "workers", "scheduler"})
+    payload = json.dumps([spec.file.signature, settings], sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
 
 
 def _with_id(table: pa.Table, docs: pa.Table) -> pa.Table:

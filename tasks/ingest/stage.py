@@ -9,9 +9,9 @@ from typing import Any
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.dedup import DedupResult, run_dedup
 from tasks.ingest.discover import discover
-from tasks.ingest.shard import ShardSpec, ingest_shard
+from tasks.ingest.shard import STAGE, ShardSpec, ingest_shard
 from tasks.runner import ClusterConfig, run_shards
-from tasks.storage import Store, write_json_atomic
+from tasks.storage import Store, remove_stale_temps, write_json_atomic
 
 
 @dataclass
@@ -36,6 +36,8 @@ class IngestResult:
             "tokens kept": self.tokens,
             "removed by filters": self.counts.get("removed", 0),
             "quarantined records": self.counts.get("quarantined", 0),
+            **{f"  {k}": v for k, v in sorted(self.counts.items()) if k.startswith("quarantined:")},
+            "skipped bytes": self.counts.get("skipped_bytes", 0),
             "skipped records": sum(v for k, v in self.counts.items() if k.startswith("skipped:")),
             "ignored files": len(self.ignored_files),
         }
@@ -53,6 +55,7 @@ def plan_shards(config: IngestConfig) -> list[ShardSpec]:
 def run_ingest(config: IngestConfig, dedup: bool = True) -> IngestResult:
     """Ingest every file of the snapshot (skipping completed shards), then dedup the snapshot."""
     found = discover(config.input, config.snapshot)
+    remove_ingest_temps(Store(config.store), found.snapshot)
     specs = [ShardSpec(f, found.snapshot, config) for f in found.files]
     cluster = ClusterConfig(address=config.scheduler, n_workers=config.workers)
     if cluster.address is None:
@@ -68,6 +71,20 @@ def run_ingest(config: IngestConfig, dedup: bool = True) -> IngestResult:
         Store(config.store).path("stats", "ingest", found.snapshot, "_summary.json"), result.summary()
     )
     return result
+
+
+def remove_ingest_temps(store: Store, snapshot: str) -> int:
+    """Remove what killed ingest writers of this snapshot left behind (live writers' files are kept)."""
+    folders = [
+        store.documents(snapshot),
+        store.attributes("heuristics", snapshot),
+        store.path("removed", snapshot),
+        store.path("quarantine", snapshot),
+        store.path("minhash", snapshot),
+        store.stats(STAGE, snapshot),
+        store.markers(STAGE, snapshot),
+    ]
+    return sum(remove_stale_temps(folder) for folder in folders)
 
 
 def summarise(snapshot: str, shard_stats: list[dict[str, Any]]) -> IngestResult:

@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
         description="Rate a stratified sample (per language and domain) on each criterion, scores from logprobs.",
     )
     p.add_argument(
+        "--rater-url",
         "--server-url",
+        dest="server_url",
         default=os.environ.get("QUARRY_RATER_URL", "http://127.0.0.1:8000/v1"),
         help="OpenAI-compatible base URL (vLLM); default: $QUARRY_RATER_URL or http://127.0.0.1:8000/v1",
     )

@@ -102,7 +102,8 @@ def check_server(config: RaterConfig) -> ServerInfo:
     except httpx.HTTPError as exc:
         raise RaterUnavailable(
             f"rater server {config.base} is not reachable ({type(exc).__name__}: {exc}). Start one with "
-            "`bash infra/vllm/serve.sh PORT` (after infra/vllm/setup.sh) or point --server-url at a vLLM deployment."
+            "`bash infra/vllm/serve.sh PORT` (after infra/vllm/setup.sh), or point --rater-url or $QUARRY_RATER_URL "
+            "at a vLLM deployment (`make demo` starts one for you)."
         ) from exc
     if resp.status_code != 200:
         raise RaterUnavailable(

@@ -113,10 +113,12 @@ def score_shard(task: ShardTask) -> dict[str, Any]:
     """Score one documents shard with every model of ``task.version`` (idempotent, marker last)."""
     store = Store(task.store)
     markers = CompletionMarkers(store.markers(task.marker_stage, task.snapshot))
+    documents = store.documents_version(task.snapshot, task.shard)
     if (
         not task.force
         and markers.is_done(task.shard)
         and markers.info(task.shard).get("model_version") == task.version
+        and markers.info(task.shard).get("documents_version", "") == documents
     ):
         return {"shard": task.shard, "snapshot": task.snapshot, "skipped": True, "documents": 0}
     start = time.perf_counter()
@@ -165,6 +167,7 @@ def score_shard(task: ShardTask) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     info = {
         "model_version": task.version,
+        "documents_version": documents,
         "documents": n,
         "batches": batches,
         "seconds": seconds,

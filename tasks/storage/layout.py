@@ -81,14 +81,37 @@ class Store:
     def markers(self, stage: str, scope: str) -> str:
         return self.path("_markers", validate_name(stage, "stage"), validate_name(scope, "scope"))
 
+    def documents_version(self, snapshot: str, shard: str) -> str:
+        """The version of a documents shard, from its ingest completion marker (what the shard was made
+        from). Stages downstream record it in their own markers and redo a shard whose documents changed.
+        '' for a shard that is not done."""
+        from tasks.storage.markers import CompletionMarkers
+
+        markers = CompletionMarkers(self.markers("ingest", snapshot))
+        if not markers.is_done(shard):
+            return ""
+        return str(markers.info(shard).get("version", ""))
+
+    def corpus_version(self, snapshots: list[str] | tuple[str, ...]) -> str:
+        """One digest of every finished documents shard's version in ``snapshots``: changes when any shard is
+        re-ingested, added or removed, so what is derived from the whole corpus (a mixture) is made anew."""
+        import hashlib
+        import json
+
+        from tasks.storage.markers import CompletionMarkers
+
+        state: list[tuple[str, str, str]] = []
+        for snapshot in sorted(snapshots):
+            markers = CompletionMarkers(self.markers("ingest", snapshot))
+            for shard in sorted(markers.done()):
+                state.append((snapshot, shard, str(markers.info(shard).get("version", ""))))
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:16]
+
     def snapshots(self) -> list[str]:
         """Snapshots that have documents, in name order (Common Crawl ids sort chronologically)."""
-        from tasks.storage.fs import resolve
+        from tasks.storage.fs import list_dirs
 
-        fs, path = resolve(self.path("documents"))
-        if not fs.exists(path):
-            return []
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False) if fs.isdir(p))
+        return list_dirs(self.path("documents"))
 
     # later stages -------------------------------------------------------------------------------
     def ratings(self) -> str:
