@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from tasks.progress import print_summary
+from tasks.publish.versions import ABANDONED_AFTER_S
 
 TARGET_ENV = "QUARRY_PUBLISH_URL"
 
@@ -29,13 +30,36 @@ def register(sub: Any) -> None:
     p.add_argument("--sweep-id", help="sweep that chose the parameters (default: from the mix summary)")
     p.add_argument("--workers", type=int, default=0, help="Dask LocalCluster workers (0: in this process)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler")
+    p.add_argument(
+        "--no-promote",
+        action="store_true",
+        help="write the version but leave 'latest' where it is (promote later by publishing again)",
+    )
+    p.add_argument(
+        "--gc",
+        action="store_true",
+        help="publish nothing: remove the abandoned incomplete versions of NAME at --to (never a complete "
+        "one; with --dry-run, only list them)",
+    )
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=ABANDONED_AFTER_S / 3600,
+        metavar="HOURS",
+        help="with --gc: an incomplete version is abandoned after this long without a heartbeat "
+        "(default: %(default)g)",
+    )
     p.set_defaults(func=_publish)
 
     c = sub.add_parser("consume", help="resolve, summarise and verify a published mixture version")
     c.add_argument("url", help="<target>/<name>, e.g. s3://bucket/mixtures/web-en (or .../v3)")
     c.add_argument("--version", default="latest", help="'latest' (default) or v<N>")
     c.add_argument("--verify", action="store_true", help="download every shard and check its sha256")
-    c.add_argument("--list", action="store_true", help="list the versions and whether they are complete")
+    c.add_argument(
+        "--list",
+        action="store_true",
+        help="list the versions: complete, pending (being published) or abandoned",
+    )
     c.add_argument("--json", action="store_true", help="print the manifest as JSON")
     c.add_argument(
         "--head", type=int, default=0, help="print the first N documents (id, domain, repetitions)"
@@ -49,10 +73,34 @@ def _publish(args: argparse.Namespace) -> int:
     from tasks.publish.objectstore import ObjectStoreError
 
     try:
-        return _publish_version(args)
+        return _collect_garbage(args) if args.gc else _publish_version(args)
     except (ObjectStoreError, BotoCoreError, ClientError) as exc:  # S3 said no: say what, without a traceback
-        print(f"quarry publish: error: {exc}", file=sys.stderr)
+        print(f"quarry publish: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _collect_garbage(args: argparse.Namespace) -> int:
+    from tasks.publish.objectstore import open_store
+    from tasks.publish.versions import collect_garbage
+    from tasks.storage import validate_name
+
+    if not args.target:
+        raise ValueError(f"give --to s3://bucket/prefix (or a directory), or set ${TARGET_ENV}")
+    if not args.older_than >= 0:
+        raise ValueError("--older-than must be >= 0 hours")
+    name = validate_name(args.name, "published name")
+    result = collect_garbage(open_store(args.target), name, args.older_than * 3600, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print_summary(
+        f"publish --gc {name}",
+        {
+            f"{verb} (abandoned)": ", ".join(result.removed) or "-",
+            "kept (pending)": ", ".join(result.kept_pending) or "-",
+            "complete (never touched)": ", ".join(result.complete) or "-",
+            "empty prefixes dropped": ", ".join(result.empty_prefixes) or "-",
+        },
+    )
+    return 0
 
 
 def _publish_version(args: argparse.Namespace) -> int:
@@ -71,6 +119,7 @@ def _publish_version(args: argparse.Namespace) -> int:
             max_rows_per_shard=args.max_rows_per_shard,
             max_missing_fraction=args.max_missing_fraction,
             sweep_id=args.sweep_id,
+            promote=not args.no_promote,
             cluster=ClusterConfig(address=args.scheduler, n_workers=None if args.scheduler else args.workers),
         )
     )
@@ -80,27 +129,40 @@ def _publish_version(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
+    """Exit 2 with one line for what the caller got wrong (a file, a URL with nothing published, a bad
+    version); exit 1 with one line for what the store got wrong (a checksum, an S3 failure)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from tasks.publish.objectstore import ObjectStoreError
 
     try:
         return _consume_version(args)
-    except (
-        ObjectStoreError,
-        BotoCoreError,
-        ClientError,
-    ) as exc:  # a checksum mismatch, an incomplete version: a clear message, exit 1
-        print(f"quarry consume: error: {exc}", file=sys.stderr)
+    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as exc:
+        print(f"quarry consume: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        print(f"quarry consume: error: {_one_line(exc)}", file=sys.stderr)
+        return 2 if code in ("NoSuchBucket", "404", "NoSuchKey") else 1
+    except (ObjectStoreError, BotoCoreError) as exc:  # a checksum mismatch, an unreachable store
+        print(f"quarry consume: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def _consume_version(args: argparse.Namespace) -> int:
     from tasks.publish.reader import list_versions, open_mixture
 
     if args.list:
-        for info in list_versions(args.url):
-            print(f"{info.label}\t{'complete' if info.complete else 'incomplete'}")
+        versions = list_versions(args.url)
+        if not versions:
+            raise FileNotFoundError(f"no published versions at {args.url}")
+        for info in versions:
+            print(f"{info.label}\t{info.describe()}")
         return 0
     mix = open_mixture(args.url, args.version)
     m = mix.manifest

@@ -116,7 +116,18 @@ class ObjectStore(ABC):
         """Names of the immediate "directories" under ``key_prefix``."""
 
     @abstractmethod
+    def list_keys(self, key_prefix: str) -> list[str]:
+        """Every object key under ``key_prefix`` (recursively), sorted; the backend's own temporary and
+        lock files are not objects."""
+
+    @abstractmethod
     def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def remove_empty_prefix(self, key_prefix: str) -> None:
+        """Drop ``key_prefix`` as a "directory" if nothing is under it any more (SeaweedFS and MinIO keep
+        empty folders listed as common prefixes; a local directory stays until removed). A prefix that
+        still holds objects is left alone."""
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
@@ -145,7 +156,12 @@ class LocalObjectStore(ObjectStore):
 
     @staticmethod
     def _write_synced(path: str, data: bytes) -> None:
-        with open(path, "wb") as fh:
+        try:
+            fh = open(path, "wb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:  # a clean-up removed the (then empty) directory in between: make it again
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fh = open(path, "wb")  # noqa: SIM115
+        with fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -154,7 +170,7 @@ class LocalObjectStore(ObjectStore):
         try:
             with open(self._path(key), "rb") as fh:
                 return fh.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a file where a "directory" of the key should be
             raise ObjectNotFound(self.url_for(key)) from None
 
     def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
@@ -168,7 +184,7 @@ class LocalObjectStore(ObjectStore):
         path = self._path(key)
         try:
             size = os.path.getsize(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         return ObjectInfo(size=size, etag="")
 
@@ -250,9 +266,22 @@ class LocalObjectStore(ObjectStore):
         path = self._path(key_prefix)
         try:
             names = os.listdir(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
         return sorted(n for n in names if os.path.isdir(os.path.join(path, n)) and not n.startswith("."))
+
+    def list_keys(self, key_prefix: str) -> list[str]:
+        base = self._path(key_prefix)
+        keys: list[str] = []
+        for directory, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel = os.path.relpath(directory, self.root).replace(os.sep, "/")
+            keys.extend(f"{rel}/{f}" for f in files if not f.startswith("."))
+        return sorted(keys)
+
+    def remove_empty_prefix(self, key_prefix: str) -> None:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            os.rmdir(self._path(key_prefix))  # refuses (ENOTEMPTY) while anything is inside
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -405,8 +434,25 @@ class S3ObjectStore(ObjectStore):
                     names.add(name)
         return sorted(names)
 
+    def list_keys(self, key_prefix: str) -> list[str]:
+        base = self._key(key_prefix) + "/"
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
+            for obj in page.get("Contents") or []:
+                key = str(obj["Key"])
+                if not key.endswith("/"):  # a folder marker is not an object
+                    keys.append(key[strip:])
+        return sorted(keys)
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def remove_empty_prefix(self, key_prefix: str) -> None:
+        # Deleting "<prefix>/" removes an empty folder entry on SeaweedFS and MinIO (verified against the
+        # SeaweedFS fixture: a folder that still holds objects is kept); on AWS S3 it deletes nothing.
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key_prefix) + "/")
 
     def check_conditional_writes(self, scratch_prefix: str) -> None:
         endpoint = str(getattr(self.client.meta, "endpoint_url", ""))

@@ -17,15 +17,25 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from tasks.publish.manifest import CLAIM, LATEST, MANIFEST, Manifest, ShardEntry, parse_version, version_label
-from tasks.publish.objectstore import ObjectStore, ObjectStoreError, open_store, sha256_hex
+from tasks.publish.objectstore import (
+    LocalObjectStore,
+    ObjectStore,
+    ObjectStoreError,
+    open_store,
+    sha256_hex,
+)
+from tasks.publish.versions import ABANDONED, ABANDONED_AFTER_S, COMPLETE, scan_versions
 from tasks.storage import validate_name
 
 
@@ -41,10 +51,23 @@ class VersionNotFound(ObjectStoreError, FileNotFoundError):
 class VersionInfo:
     number: int
     complete: bool
+    state: str = COMPLETE  # "complete", "pending" or "abandoned" (see tasks.publish.versions)
+    last_beat: float | None = None  # when an incomplete version's publisher was last seen alive
 
     @property
     def label(self) -> str:
         return version_label(self.number)
+
+    def describe(self, now: float | None = None) -> str:
+        """``complete`` / ``pending (last heartbeat 3 min ago)`` / ``abandoned (...)``."""
+        if self.state == COMPLETE:
+            return COMPLETE
+        if self.last_beat is None:
+            return f"{self.state} (no claim; quarry publish --gc removes it)"
+        age = (time.time() if now is None else now) - self.last_beat
+        ago = f"{age / 3600:.1f} h" if age >= 3600 else f"{max(age, 0) / 60:.0f} min"
+        hint = "; quarry publish --gc removes it" if self.state == ABANDONED else ""
+        return f"{self.state} (last heartbeat {ago} ago{hint})"
 
 
 @dataclass(frozen=True)
@@ -68,17 +91,24 @@ def _split(url: str) -> tuple[ObjectStore, str, str | None]:
         head, _, last = head.rpartition("/")
     if not head or not last or head.endswith(":/"):
         raise ValueError(f"expected <target>/<mixture name>[/v<N>], got {url!r}")
-    return open_store(head), validate_name(last, "mixture name"), pinned
+    store = open_store(head)
+    if isinstance(store, LocalObjectStore):
+        local = os.path.join(store.root, last)
+        if os.path.exists(local) and not os.path.isdir(local):
+            raise ValueError(f"{local} is a file; give the published mixture's folder (<target>/<name>)")
+    return store, validate_name(last, "mixture name"), pinned
 
 
-def list_versions(url: str) -> list[VersionInfo]:
+def list_versions(url: str, abandoned_after_s: float = ABANDONED_AFTER_S) -> list[VersionInfo]:
+    """The versions under ``url`` (``<target>/<name>``), lowest first. Incomplete versions are ``pending``
+    while their publisher is alive and ``abandoned`` once it has been silent for ``abandoned_after_s``; empty
+    prefixes (left by some S3 servers after a clean-up) are not versions."""
     store, name, _ = _split(url)
-    out = []
-    for child in store.list_children(name):
-        number = parse_version(child)
-        if number is not None:
-            out.append(VersionInfo(number, store.exists(f"{name}/{child}/{MANIFEST}")))
-    return sorted(out, key=lambda v: v.number)
+    now = time.time()
+    return [
+        VersionInfo(v.number, v.complete, v.state(now, abandoned_after_s), v.last_beat)
+        for v in scan_versions(store, name)
+    ]
 
 
 def open_mixture(url: str, version: str | int = "latest", verify_manifest: bool = True) -> PublishedMixture:
@@ -88,14 +118,17 @@ def open_mixture(url: str, version: str | int = "latest", verify_manifest: bool 
     publication that moves ``latest`` afterwards does not change what this object reads.
     """
     store, name, pinned = _split(url)
-    wanted: str = pinned or (version_label(version) if isinstance(version, int) else str(version))
+    wanted = pinned or _version_label(version)
     expected_sha = None
     if wanted == "latest":
         pointer = store.get_with_etag(f"{name}/{LATEST}")
         if pointer is None:
             raise VersionNotFound(f"{store.url_for(name)} has no published version yet (no 'latest')")
-        data = json.loads(pointer[0])
-        wanted = version_label(int(data["version"]))
+        try:
+            data = json.loads(pointer[0])
+            wanted = version_label(int(data["version"]))
+        except (ValueError, TypeError, KeyError):
+            raise ChecksumMismatch(f"{store.url_for(f'{name}/{LATEST}')} is not a valid pointer") from None
         expected_sha = str(data.get("manifest_sha256") or "") or None
     number = parse_version(wanted)
     if number is None:
@@ -112,10 +145,29 @@ def open_mixture(url: str, version: str | int = "latest", verify_manifest: bool 
         raise VersionNotFound(f"{store.url_for(f'{name}/{wanted}')} {state}") from None
     if verify_manifest and expected_sha and sha256_hex(raw) != expected_sha:
         raise ChecksumMismatch(f"{store.url_for(key)} does not match the sha256 recorded in 'latest'")
-    manifest = Manifest.from_bytes(raw)
+    try:
+        manifest = Manifest.from_bytes(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise ChecksumMismatch(
+            f"{store.url_for(key)} is not a valid manifest ({where}: {first['msg']})"
+        ) from None
     if manifest.name != name or manifest.version != number:
         raise ChecksumMismatch(f"{store.url_for(key)} describes {manifest.name} {manifest.label}")
     return PublishedMixture(store, manifest)
+
+
+def _version_label(version: str | int) -> str:
+    """``"latest"``, ``"v3"``, ``"3"`` or ``3`` → ``"latest"`` / ``"v3"``; anything else is refused."""
+    text = str(version).strip()
+    if text == "latest":
+        return text
+    if text.isdigit():
+        text = f"v{int(text)}"
+    if parse_version(text) is None:
+        raise ValueError(f"version must be 'latest', 'v<N>' or N (N >= 1), got {version!r}")
+    return text
 
 
 class PublishedMixture:
@@ -209,6 +261,13 @@ class PublishedMixture:
         return VerifyReport(checked=checked, bytes=total, problems=tuple(problems))
 
     def report_html(self) -> str | None:
-        if self.manifest.report is None:
+        """The version's HTML report, after checking its size and sha256 against the manifest."""
+        entry = self.manifest.report
+        if entry is None:
             return None
-        return self.store.get(f"{self.prefix}/{self.manifest.report.path}").decode()
+        data = self.store.get(f"{self.prefix}/{entry.path}")
+        if len(data) != entry.size or sha256_hex(data) != entry.sha256:
+            raise ChecksumMismatch(
+                f"{self.store.url_for(f'{self.prefix}/{entry.path}')} does not match the manifest (size or sha256)"
+            )
+        return data.decode()

@@ -268,7 +268,7 @@ def test_cli_publish_and_consume(
     assert capsys.readouterr().out.strip() == "v1\tcomplete"
     assert main(["consume", f"{target}/web-en", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["documents"] == built.documents
-    assert main(["consume", f"{target}/nothing-here"]) == 1  # a clear error, not a traceback
+    assert main(["consume", f"{target}/nothing-here"]) == 2  # a clear error, not a traceback
     assert "no published version" in capsys.readouterr().err
 
 

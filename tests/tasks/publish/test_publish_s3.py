@@ -245,4 +245,4 @@ def test_cli_consume_on_s3(
     assert main(["consume", f"{s3_prefix}/web-en", "--verify"]) == 0
     out = capsys.readouterr().out
     assert "verified" in out and ": ok" in out
-    assert main(["consume", f"{s3_prefix}/absent"]) == 1
+    assert main(["consume", f"{s3_prefix}/absent"]) == 2
