@@ -102,14 +102,9 @@ def test_empty_files_get_a_quarantine_row(tmp_path: Path) -> None:
     store = tmp_path / "store"
     result = run_ingest(IngestConfig(input=str(folder), store=str(store), workers=0))
     assert result.counts.get("quarantined:empty_file") == 2
-    rows = (
-        pq.read_table(store / "quarantine" / "flat").to_pylist()
-        if (store / "quarantine" / "flat").is_file()
-        else []
-    )
     reasons = [
         r["reason"]
         for p in (store / "quarantine" / "flat").glob("*.parquet")
         for r in pq.read_table(p).to_pylist()
     ]
-    assert reasons.count("empty_file") == 2 and rows == []
+    assert reasons.count("empty_file") == 2
