@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.quarry-installed
 
-.PHONY: setup demo test lint typecheck check bench clean
+.PHONY: setup demo test airflow lint typecheck check bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,7 +21,12 @@ setup: $(STAMP)
 	bash infra/setup_services.sh
 
 demo: setup
-	$(BIN)/quarry run
+	$(BIN)/python infra/main_job.py
+
+# Airflow UI + scheduler on this checkout's DAGs (pools created by infra/airflow_setup.sh).
+airflow: setup
+	bash infra/airflow_setup.sh
+	source <(bash infra/airflow_setup.sh --env) && exec airflow standalone
 
 test: setup
 	bash infra/run_tests.sh

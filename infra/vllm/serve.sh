@@ -38,6 +38,10 @@ if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   echo "a process from $PIDFILE is alive but $URL does not answer; stop it first" >&2; exit 3
 fi
 
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  echo "port $PORT on 127.0.0.1 is in use by another program: pass another port (infra/vllm/serve.sh PORT)" >&2; exit 3
+fi
+
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 VLLM_HOST_IP=127.0.0.1
 export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
 # setsid: own process group, so the caller can stop the server and its engine process together.
