@@ -58,14 +58,18 @@ def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def test_both_values_files_render(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for env, docs in rendered.items():
         kinds = sorted(d["kind"] for d in docs)
-        assert kinds == [
-            "ConfigMap",
-            "DaskCluster",
-            "DaskWorkerGroup",
-            "Deployment",
-            "Service",
-            "ServiceAccount",
-        ]
+        pools_job = ["Job"] if env == "prod" else []  # Airflow is enabled in prod only
+        assert kinds == sorted(
+            [
+                "ConfigMap",
+                "DaskCluster",
+                "DaskWorkerGroup",
+                "Deployment",
+                "Service",
+                "ServiceAccount",
+                *pools_job,
+            ]
+        )
         assert not [d for d in docs if d["kind"] == "Secret"], env
 
 
@@ -94,8 +98,19 @@ def test_services_are_wired_through_the_configmap(rendered: dict[str, list[dict[
         cluster = _one(docs, "DaskCluster")["metadata"]["name"]
         assert config["QUARRY_DASK_SCHEDULER"].startswith(f"tcp://{cluster}-scheduler.")
         service = _one(docs, "Service", "vllm")
-        assert config["QUARRY_VLLM_URL"].startswith(f"http://{service['metadata']['name']}.")
+        assert config["QUARRY_RATER_URL"].startswith(f"http://{service['metadata']['name']}.")
         assert config["QUARRY_PUBLISH_URL"].startswith("s3://")
+
+
+def test_airflow_pools_are_created_with_one_slot_per_gpu(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The cluster gets the pools the DAGs use, as infra/airflow_setup.sh does locally (prod: 4 GPU workers)."""
+    job = _one(rendered["prod"], "Job", "airflow-pools")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:5] == ["airflow", "pools", "set", "gpu", "4"]
+    conn = {e["name"]: e for e in container["env"]}["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert conn["valueFrom"]["secretKeyRef"] == {"name": "quarry-airflow-metadata", "key": "connection"}
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert not [d for d in rendered["dev"] if d["kind"] == "Job"]  # no Airflow in dev: no pools job
 
 
 def test_credentials_only_come_from_secrets(rendered: dict[str, list[dict[str, Any]]]) -> None:
