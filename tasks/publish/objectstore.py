@@ -476,6 +476,7 @@ class S3ObjectStore(ObjectStore):
         finally:
             with contextlib.suppress(Exception):
                 self.delete(probe)
+                self.remove_empty_prefix(check_key(scratch_prefix))  # leave no empty "probes/" folder
         S3ObjectStore._checked.add(token)
 
 
