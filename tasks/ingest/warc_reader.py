@@ -43,8 +43,8 @@ class _Segment:
     records = 0  # WARC headers read in this segment
     abandoned = False
 
-    def may_abandon(self) -> bool:
-        """Whether the rest of the segment may be skipped by finding the next one in the raw bytes."""
+    def jump_to_next(self) -> bool:
+        """Leave the rest of the segment unread if the next one can be found in the raw bytes."""
         return False
 
     def offset_of(self, pos: int) -> int:
@@ -80,8 +80,18 @@ class _Member(_Segment):
         self.stream = Buffered(self.member.more)
         self.one_record_each = one_record_each  # every member so far held one record
 
-    def may_abandon(self) -> bool:
-        return self.one_record_each and self.records == 1
+    def jump_to_next(self) -> bool:
+        """In the Common Crawl layout (every member so far held one record) the rest of this member is the
+        current record: find the next member in the compressed bytes instead of inflating it. If there is
+        none (one member for the whole file), carry on inflating from where we were."""
+        if not (self.one_record_each and self.records == 1):
+            return False
+        here = self.raw.pos
+        if _next_member(self.raw) is None:
+            self.raw.seek(here)
+            return False
+        self.abandoned = True
+        return True
 
     def offset_of(self, pos: int) -> int:
         return self.start  # a position inside a member is not addressable; the member is
@@ -125,8 +135,6 @@ def _read_members(raw: RawFile, wet: bool, limit: int) -> Iterator[Item]:
         segment = _Member(raw, one_record_each)
         try:
             yield from _records(segment, wet, limit)
-            if segment.abandoned and _next_member(raw) is None:
-                return
         except zlib.error as exc:
             raw.seek(start + 1)
             found = _next_member(raw)
@@ -197,10 +205,7 @@ def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
         seg.records += 1
         item = _block(s, length, fields, wet, limit, offset)
         if isinstance(item, Bad) and item.reason == "page_too_large":
-            if seg.may_abandon():
-                # Common Crawl layout: the rest of this member is this record; the next member is found in
-                # the compressed bytes, so a decompression bomb is never inflated past the page limit.
-                seg.abandoned = True
+            if seg.jump_to_next():  # a decompression bomb is not inflated past the page limit
                 yield item
                 return
             s.skip(length - (s.pos - header_end))

@@ -4,11 +4,14 @@ its file, offset and reason, and no good document is lost."""
 from __future__ import annotations
 
 import gzip
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from crawlgen import article_html, wikitext_articles
+from crawlgen import article_html, gzip_bomb_record, wikitext_articles
 
 from tasks.ingest import IngestConfig, run_ingest
 from tasks.ingest.sample_snapshot import warc_record, warcinfo_record
@@ -100,3 +103,82 @@ def test_cli_reports_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[
     code = main(["--store", str(tmp_path / "s"), "ingest", str(tmp_path / "absent"), "--workers", "0"])
     assert code == 2
     assert str(tmp_path / "absent") in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[3]
+LIMIT = 10 * 1024 * 1024
+_MEASURE = """
+import resource, sys
+from tasks.cli import main
+for args in " ".join(sys.argv[1:]).split(" --then "):
+    assert main(args.split()) == 0
+    print("MAXRSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+"""
+
+
+def _ingest_peak_rss(*runs: tuple[Path, Path]) -> list[int]:
+    """``quarry ingest`` of each (folder, store) in turn, in one fresh process; the process's peak RSS in
+    bytes after each run (a high-water mark: a later run raises it only by what it needs beyond the earlier)."""
+    argv: list[str] = []
+    for folder, store in runs:
+        argv += ["--then"] if argv else []
+        argv += ["--store", str(store), "ingest", str(folder), "--workers", "0", "--no-dedup"]
+        argv += ["--max-page-bytes", str(LIMIT)]
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *argv], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [int(x.split()[1]) * 1024 for x in done.stdout.splitlines() if x.startswith("MAXRSS_KIB")]
+
+
+def test_memory_is_bounded_by_the_page_limit_not_the_record(shared_data: Path, tmp_path: Path) -> None:
+    """A < 3 MB .warc.gz holding one 1 GiB record (a decompression bomb of real text) and a JSONL file with
+    one 50 MB line: ``quarry ingest`` stays within the page limit + 200 MB of a run (in the same process,
+    just before) over the same files without them, quarantines both as ``page_too_large`` and keeps the good records after them."""
+    (title, paragraphs), (title2, paragraphs2) = wikitext_articles(shared_data, limit=2)
+    page = article_html(title, paragraphs)
+    heading = f"<h2>{title2}</h2>".encode()
+    unit = heading * ((1 << 20) // len(heading))  # a real heading, repeated: compresses ~400:1
+    repeats = (1 << 30) // len(unit) + 1
+    bomb = gzip_bomb_record("https://bomb.example/", b"<html><body>", unit, repeats, b"</body></html>")
+    line = json.dumps(
+        {"text": " ".join(paragraphs2) * (50 * 1024 * 1024 // len(" ".join(paragraphs2))), "url": "u-huge"}
+    )
+    small = json.dumps({"text": " ".join(paragraphs), "url": "u-small"})
+    assert (
+        len(unit) * repeats > 1 << 30 and len(line) > 50 * 1024 * 1024
+    )  # read whole, either breaks the bound
+
+    def folder(name: str, hostile: bool) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        after = warc_record("https://after.example/", page)
+        (path / "crawl.warc.gz").write_bytes(
+            warcinfo_record("crawl", "T") + (bomb if hostile else b"") + after
+        )
+        (path / "lines.jsonl").write_text(((line + "\n") if hostile else "") + small + "\n")
+        return path
+
+    assert len(bomb) < 3 * 1024 * 1024
+    base, peak = _ingest_peak_rss(
+        (folder("clean", hostile=False), tmp_path / "store-clean"),
+        (folder("bomb", hostile=True), tmp_path / "store-bomb"),
+    )
+    assert peak < base + LIMIT + 200 * 1024 * 1024, (base, peak)
+
+    def texts(store: Path, snapshot: str) -> dict[str, str]:
+        tables = [pq.read_table(f) for f in sorted((store / "documents" / snapshot).glob("*.parquet"))]
+        return {d["url"]: d["text"] for t in tables for d in t.to_pylist()}
+
+    clean = texts(tmp_path / "store-clean", "clean")
+    assert set(clean) == {"https://after.example/", "u-small"}
+    assert texts(tmp_path / "store-bomb", "bomb") == clean
+    quarantine = [
+        r
+        for f in (tmp_path / "store-bomb" / "quarantine" / "bomb").glob("*.parquet")
+        for r in pq.read_table(f).to_pylist()
+    ]
+    assert sorted((q["reason"], q["url"], q["offset"]) for q in quarantine) == [
+        ("page_too_large", "", 0),
+        ("page_too_large", "https://bomb.example/", len(warcinfo_record("crawl", "T"))),
+    ]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 
-from tasks.ingest.records import Bad, Record, Skipped, read_file
+import pytest
+from crawlgen import article_html, wikitext_articles
+
+from tasks.ingest.records import Bad, Item, Record, Skipped, read_file
 from tasks.ingest.sample_snapshot import warc_record, warcinfo_record
 
 
@@ -101,3 +105,61 @@ def test_real_jsonl_documents(shared_data: Path) -> None:
     path = shared_data / "crawl/cc-derived-jsonl/olmo/c4-sample.01.json.gz"
     records = [i for i in read_file(str(path), "jsonl") if isinstance(i, Record)]
     assert records and all(r.payload for r in records)
+
+
+def _peak_bytes(path: Path, kind: str, limit: int) -> tuple[list[Item], int]:
+    """The items of a file and the peak of Python allocations while reading it."""
+    tracemalloc.start()
+    try:
+        items = list(read_file(str(path), kind, max_page_bytes=limit))
+        return items, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_huge_jsonl_line_is_quarantined_without_materialising_it(shared_data: Path, tmp_path: Path) -> None:
+    (_, paragraphs), (_, more) = wikitext_articles(shared_data, limit=2)
+    text = " ".join(paragraphs)
+    small = json.dumps({"text": text, "url": "u1"})
+    huge = json.dumps({"text": " ".join(more) * (50 * 1024 * 1024 // len(" ".join(more))), "url": "huge"})
+    path = tmp_path / "lines.jsonl"
+    path.write_text(f"{small}\n{huge}\n\n{small.replace('u1', 'u2')}\n")
+    limit = 1 << 20
+    items, peak = _peak_bytes(path, "jsonl", limit)
+    assert len(huge) > 50 * 1024 * 1024  # materialised, the line alone is 50 times the bound below
+    assert peak < 2 * limit + 4 * 1024 * 1024
+    assert [(type(i).__name__, i.offset) for i in items] == [
+        ("Record", 0),
+        ("Bad", len(small) + 1),
+        ("Record", len(small) + len(huge) + 3),
+    ]
+    bad = items[1]
+    assert (
+        isinstance(bad, Bad) and bad.reason == "page_too_large" and bad.payload_head == huge.encode()[:4096]
+    )
+    assert [i.payload for i in items if isinstance(i, Record)] == [text.encode()] * 2
+
+
+@pytest.mark.parametrize("layout", ["plain", "one_gzip_member"])
+def test_oversized_record_is_skipped_in_bounded_memory(
+    shared_data: Path, tmp_path: Path, layout: str
+) -> None:
+    """A 64 MB page in a plain .warc, and in a whole-file gzip (no next member to jump to): streamed past."""
+    (title, paragraphs), (title2, _) = wikitext_articles(shared_data, limit=2)
+    big = (
+        b"<html><body>" + f"<h2>{title2}</h2>".encode() * (64 * 1024 * 1024 // (len(title2) + 9)) + b"</body>"
+    )
+    pages = [("http://example.org/big", big), ("http://example.org/after", article_html(title, paragraphs))]
+    plain = b"".join(gzip.decompress(warc_record(url, page)) for url, page in pages)
+    path = tmp_path / ("big.warc" if layout == "plain" else "big.warc.gz")
+    path.write_bytes(plain if layout == "plain" else gzip.compress(plain, compresslevel=1, mtime=0))
+    del big, plain
+    limit = 1 << 20
+    items, peak = _peak_bytes(path, "warc", limit)
+    assert peak < limit + 4 * 1024 * 1024
+    assert [(type(i).__name__, i.url) for i in items] == [
+        ("Bad", "http://example.org/big"),
+        ("Record", "http://example.org/after"),
+    ]
+    assert isinstance(items[0], Bad) and items[0].reason == "page_too_large"
+    assert isinstance(items[1], Record) and items[1].payload == pages[1][1]
