@@ -176,7 +176,7 @@ class VllmServer:
             env=self._env(),
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"vLLM server did not start:\n{proc.stdout}\n{proc.stderr}")

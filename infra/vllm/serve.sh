@@ -6,7 +6,7 @@
 # The server runs in the background in its own process group; its pid goes to $QUARRY_VLLM_RUN_DIR/vllm-PORT.pid
 # and its log to vllm-PORT.log (run dir default: <repo>/.quarry/run). The script exits 0 once
 # http://127.0.0.1:PORT/v1/models answers, printing the base URL (…/v1); non-zero (with the log tail) if the
-# server died or was not ready within $QUARRY_VLLM_READY_TIMEOUT seconds (default 240). Stop it with
+# server died or was not ready within $QUARRY_VLLM_READY_TIMEOUT seconds (default 600: a loaded 2-core machine can take minutes). Stop it with
 #   kill -TERM -- -"$(cat .quarry/run/vllm-PORT.pid)"
 # Run ./setup.sh first (it is idempotent). The same client code talks to a GPU deployment by URL alone.
 set -euo pipefail
@@ -16,7 +16,7 @@ VENV="${QUARRY_VLLM_VENV:-$REPO/.venv-vllm}"
 MODEL_DIR="${QUARRY_VLLM_MODEL_DIR:-$REPO/.quarry/models/smollm2-135m-instruct}"
 RUN_DIR="${QUARRY_VLLM_RUN_DIR:-$REPO/.quarry/run}"
 PORT="${1:-${QUARRY_VLLM_PORT:-8000}}"
-TIMEOUT="${QUARRY_VLLM_READY_TIMEOUT:-240}"
+TIMEOUT="${QUARRY_VLLM_READY_TIMEOUT:-600}"
 MAX_LEN="${QUARRY_VLLM_MAX_MODEL_LEN:-2048}"
 SERVED_NAME="${QUARRY_VLLM_SERVED_NAME:-smollm2-135m-instruct}"
 
