@@ -3,9 +3,11 @@ own record writer. Generated per test in a tmp folder; nothing from ../shared/da
 
 from __future__ import annotations
 
+import gzip
 import html
 import re
 import struct
+import uuid
 import zlib
 from pathlib import Path
 
@@ -127,3 +129,16 @@ def gzip_bomb_record(url: str, prefix: bytes, unit: bytes, repeats: int, suffix:
     size = len(head) + len(http) + body_length + 4
     gzip_head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
     return gzip_head + start + block * repeats + end + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def warc_response(url: str, payload: bytes, content_type: str) -> bytes:
+    """One gzip-member WARC response record whose HTTP ``Content-Type`` header is ``content_type``."""
+    http = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+    )
+    head = (
+        "WARC/1.1\r\nWARC-Type: response\r\nWARC-Date: 2026-01-01T00:00:00Z\r\n"
+        f"WARC-Record-ID: <urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, url)}>\r\nWARC-Target-URI: {url}\r\n"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http) + len(payload)}\r\n\r\n"
+    ).encode()
+    return gzip.compress(head + http + payload + b"\r\n\r\n", mtime=0)
