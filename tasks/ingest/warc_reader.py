@@ -9,9 +9,13 @@ too-long length swallowed), else the next gzip member. Bytes between members tha
 quarantined as ``stray_bytes`` and counted. So a lying record costs itself only, and no record carries
 another record's bytes.
 
-Bodies are read in a stream: a block larger than ``max_page_bytes`` is quarantined as ``page_too_large`` from
-its first 4 KiB and inflated chunk by chunk into nothing, so memory stays bounded by the page limit even for a
-decompression bomb.
+Bodies are read in a stream: a body larger than ``max_page_bytes`` is quarantined as ``page_too_large`` from
+its first 4 KiB and never held. In a file of one record per member the reader then jumps to the next member
+found in the compressed bytes (a 1 GiB decompression bomb costs milliseconds); otherwise (plain files, one
+member for the whole file) the body is streamed past chunk by chunk. Memory stays bounded by the page limit.
+
+Known limit: a plain-file length that is too long by exactly a whole number of following records still ends
+at a valid boundary and is accepted with those records inside it; per-record gzip files cannot have this.
 """
 
 from __future__ import annotations
@@ -106,15 +110,16 @@ class _Member(_Segment):
         return self.member.truncated
 
 
-def read_warc(fh: IO[bytes], wet: bool, max_page_bytes: int) -> Iterator[Item]:
+def read_warc(fh: IO[bytes], max_page_bytes: int) -> Iterator[Item]:
+    """The items of a WARC or WET file (plain, or gzip: per record or whole-file)."""
     raw = RawFile(fh)
     if raw.peek(3) == GZIP_MAGIC:
-        yield from _read_members(raw, wet, max_page_bytes)
+        yield from _read_members(raw, max_page_bytes)
     else:
-        yield from _records(_PlainFile(raw), wet, max_page_bytes)
+        yield from _records(_PlainFile(raw), max_page_bytes)
 
 
-def _read_members(raw: RawFile, wet: bool, limit: int) -> Iterator[Item]:
+def _read_members(raw: RawFile, limit: int) -> Iterator[Item]:
     one_record_each = True
     while True:
         start = raw.pos
@@ -134,7 +139,7 @@ def _read_members(raw: RawFile, wet: bool, limit: int) -> Iterator[Item]:
             continue
         segment = _Member(raw, one_record_each)
         try:
-            yield from _records(segment, wet, limit)
+            yield from _records(segment, limit)
         except zlib.error as exc:
             raw.seek(start + 1)
             found = _next_member(raw)
@@ -164,7 +169,7 @@ def _next_member(raw: RawFile) -> int | None:
         raw.seek(pos + 1)
 
 
-def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
+def _records(seg: _Segment, limit: int) -> Iterator[Item]:
     """The records of one segment, each checked against the segment's bytes."""
     while True:
         s = seg.stream
@@ -203,7 +208,7 @@ def _records(seg: _Segment, wet: bool, limit: int) -> Iterator[Item]:
             _resync(seg, header_end)
             continue
         seg.records += 1
-        item = _block(s, length, fields, wet, limit, offset)
+        item = _block(s, length, fields, limit, offset)
         if isinstance(item, Bad) and item.reason == "page_too_large":
             if seg.jump_to_next():  # a decompression bomb is not inflated past the page limit
                 yield item
@@ -284,8 +289,9 @@ def _content_length(value: str | None) -> int | None:
     return int(value)
 
 
-def _block(s: Buffered, length: int, fields: dict[str, str], wet: bool, limit: int, offset: int) -> Item:
-    """Read (or skip) exactly the record's block, as far as the segment has it, and make it an item."""
+def _block(s: Buffered, length: int, fields: dict[str, str], limit: int, offset: int) -> Item:
+    """Read (or skip) the record's block, as far as the segment has it, and make it an item. A body over the
+    limit is left unread (the item is ``page_too_large``): the caller skips it or leaves the member."""
     rtype = fields.get("warc-type", "").lower()
     url = fields.get("warc-target-uri", "")
     date = fields.get("warc-date", "")
