@@ -35,3 +35,16 @@ def test_crawl_ingest_dag_ingests_newest_snapshot(airflow_db: str, shared_data: 
     dedup = sorted((store / "attributes" / "dedup" / "CC-MAIN-2026-20").glob("*.parquet"))
     assert [d.name for d in dedup] == [s.name for s in shards]
     assert (store / "_markers" / "dedup" / "CC-MAIN-2026-20" / "_snapshot.done").is_file()
+
+
+def test_a_bad_input_fails_at_once_without_retries(airflow_db: str, tmp_path: Path) -> None:
+    """A configuration error is not retried: the task fails on its first try with the one-line reason."""
+    sys.path.insert(0, str(REPO / "dags"))
+    import crawl_ingest
+
+    missing = tmp_path / "no-such-crawl"
+    run = crawl_ingest.crawl_ingest_dag.test(run_conf={"input": str(missing), "store": str(tmp_path / "s")})
+    assert run.state == "failed"
+    plan = next(ti for ti in run.get_task_instances() if ti.task_id == "plan")
+    assert plan.state == "failed" and plan.try_number == 1
+    assert not (tmp_path / "s").exists()
