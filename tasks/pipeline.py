@@ -215,9 +215,23 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
         dataclasses.replace(t, max_bytes=40_000)
         for t in default_targets(str(Path(config.shared_data) / "eval"))
     )
+    from tasks.distill.signal import mixture_criteria
+    from tasks.mix.sampling import QUALITY_CRITERIA
+
+    # the mixture leans only on criteria whose distilled model carries signal (spread, held-out agreement);
+    # with none left, RegMix: domain weights only (the baselines and the report still use every criterion)
+    leaned = mixture_criteria(config.store, config.model_version, QUALITY_CRITERIA)
+    no_signal = [c for c in QUALITY_CRITERIA if c not in leaned]
+    if no_signal:
+        log.warning("criteria without signal, left out of the mixture: %s", no_signal)
+    criteria = leaned or QUALITY_CRITERIA
+    suffix = "-" + hashlib.sha256(json.dumps(leaned).encode()).hexdigest()[:6] if no_signal else ""
     sweep = SweepConfig(
         store=config.store,
-        sweep_id=f"bootstrap-{column}",
+        sweep_id=f"bootstrap-{column}{suffix}",
+        mode="quadmix" if leaned else "regmix",
+        criteria=criteria,
+        topk_criterion="educational_value" if "educational_value" in criteria else criteria[0],
         targets=targets,
         n_proxies=config.n_proxies,
         token_budget=config.proxy_token_budget,
@@ -231,7 +245,14 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
         cluster=ClusterConfig(n_workers=0),
     )
     result = run_sweep(sweep)
-    return {"sweep_id": sweep.sweep_id, "bootstrapped": True, "spearman": result.spearman, "domains": column}
+    return {
+        "sweep_id": sweep.sweep_id,
+        "bootstrapped": True,
+        "spearman": result.spearman,
+        "domains": column,
+        "criteria": list(leaned),
+        "no_signal": no_signal,
+    }
 
 
 def mixture_name(

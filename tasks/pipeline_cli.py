@@ -24,6 +24,16 @@ def register(sub: Any) -> None:
         "--no-bootstrap", action="store_true", help="fail instead of building missing models/sweep"
     )
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument(
+        "--min-spearman",
+        type=float,
+        default=0.5,
+        help="release gate: the sweep's held-out Spearman needed before the mixture may become latest "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--force-latest", action="store_true", help="move latest even when the mixture fails validation"
+    )
     p.set_defaults(func=_run)
 
 
@@ -41,6 +51,8 @@ def _run(args: argparse.Namespace) -> int:
         "publish_to": args.publish_to,
         "bootstrap": not args.no_bootstrap,
         "dry_run": args.dry_run,
+        "min_spearman": args.min_spearman,
+        "force_latest": args.force_latest,
     }
     if args.inputs:
         given["inputs"] = tuple(args.inputs)
@@ -49,4 +61,6 @@ def _run(args: argparse.Namespace) -> int:
     result = run_pipeline(PipelineConfig(**given))
     print_summary("quarry run", {k: json.dumps(v, default=str)[:120] for k, v in result.items()})
     print(json.dumps(result["publish"], indent=2))
+    validation = result["publish"].get("validation") or {}
+    print(f"validation {validation.get('verdict')}: {validation.get('reason')}")
     return 0

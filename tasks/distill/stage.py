@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from tasks.distill.predict import LoadedModel, latest_pointer
+from tasks.distill.signal import criterion_signal, signal_markdown
 from tasks.distill.text import fasttext_line
 from tasks.metrics import spearman as spearman  # re-exported for the model card's agreement figures
 from tasks.progress import print_summary
@@ -296,6 +297,9 @@ def run_distill(config: DistillConfig) -> DistillResult:
                     if crit.threshold is not None:
                         agreement["above_fixed"] = binary_agreement(truth, pred_scores, crit.threshold)
                     entry["heldout"] = agreement
+                    entry["signal"] = criterion_signal(pred_scores, crit.value_range, truth)
+                else:  # no held-out ratings: the spread on the training pages is all there is to measure
+                    entry["signal"] = criterion_signal(loaded.predict(train_lines)[0], crit.value_range)
             entry["learning_rate"] = lr_used
             blob = open(path, "rb").read()  # noqa: SIM115
             entry["sha256"] = hashlib.sha256(blob).hexdigest()
@@ -326,6 +330,8 @@ def run_distill(config: DistillConfig) -> DistillResult:
         summary[f"{name} train/heldout"] = f"{e['train_size']}/{e['heldout_size']}"
         if e["kind"] == "score":
             summary[f"{name} spearman"] = "n/a" if h.get("spearman") is None else f"{h['spearman']:.3f}"
+            if not e.get("signal", {}).get("carries_signal", True):
+                summary[f"{name} NO SIGNAL"] = e["signal"]["reason"]
         else:
             summary[f"{name} accuracy"] = f"{h.get('accuracy', float('nan')):.3f}"
     for name, why in skipped.items():
@@ -367,5 +373,6 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         ]
     if card.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in card["skipped"].items())]
+    lines += signal_markdown(card)
     lines += ["", f"Training settings: `{json.dumps(card['training'], sort_keys=True)}`", ""]
     return "\n".join(lines)

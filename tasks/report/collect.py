@@ -125,6 +125,7 @@ def collect_inputs(
         notes=tuple(notes),
         validation=validation,
         sampling=sampling,
+        rater_signal=_rater_signal(store, manifest, pool),
     )
 
 
@@ -190,7 +191,7 @@ def _scored_shard(store: Store, snapshot: str, shard: str) -> pa.Table | None:
     if len(scores) != len(docs):
         log.warning("%s is not aligned with its documents shard; skipped in the report", scores_url)
         return None
-    keep = [c for c in ("domain", *CRITERIA) if c in scores.column_names]
+    keep = [c for c in ("domain", *CRITERIA, "model_version") if c in scores.column_names]
     table = pa.table({"id": docs["id"], "n_tokens": docs["n_tokens"], **{c: scores[c] for c in keep}})
     dedup_url = store.attribute_shard("dedup", snapshot, shard)
     if exists(dedup_url):
@@ -296,6 +297,28 @@ def _illusion(report: Any) -> tuple[IllusionRow, ...]:
         except (TypeError, ValueError) as exc:
             log.warning("quality-illusion entry %r skipped: %s", label, exc)
     return tuple(rows)
+
+
+def _rater_signal(
+    store: Store, manifest: Manifest | None, pool: pa.Table | None
+) -> dict[str, Mapping[str, Any]] | None:
+    """Per criterion, the ``signal`` record of the model card(s) of the fastText models that scored the mixture
+    (named by the manifest's lineage, else by the scores' ``model_version`` column)."""
+    versions: list[str] = list(manifest.lineage.fasttext_model_versions) if manifest is not None else []
+    if not versions and pool is not None and "model_version" in pool.column_names:
+        versions = sorted({str(v) for v in pc.unique(pool["model_version"]).to_pylist() if v})
+    out: dict[str, Mapping[str, Any]] = {}
+    for version in versions:
+        try:
+            url = f"{store.models(version)}/model_card.json"
+        except ValueError:
+            continue
+        card = read_json(url) if exists(url) else {}
+        models = card.get("models") if isinstance(card, Mapping) else None
+        for name, entry in (models or {}).items():
+            if isinstance(entry, Mapping) and isinstance(entry.get("signal"), Mapping):
+                out[str(name)] = entry["signal"]
+    return out or None
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -129,6 +129,7 @@ class ReportInputs:
     notes: tuple[str, ...] = ()
     validation: Mapping[str, Any] | None = None  # the release gate's block (tasks/sweep/gate.py), shown first
     sampling: Mapping[str, Any] | None = None  # the sampling function's JSON (tasks/mix/sampling.py)
+    rater_signal: Mapping[str, Mapping[str, Any]] | None = None  # per criterion (tasks/distill/signal.py)
 
     def __post_init__(self) -> None:
         for what, proportions in (

@@ -130,3 +130,28 @@ def parameters_panel(spec: Mapping[str, Any] | None) -> str:
         f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>" for k, v in sorted(spec.items())
     )
     return f'<div data-panel="parameters"><table>{rows}</table></div>'
+
+
+def rater_signal_panel(signal: Mapping[str, Mapping[str, Any]] | None) -> str:
+    """Per criterion: the spread of the distilled model's predicted scores, its agreement with held-out LLM
+    ratings, and whether it carries signal (the nightly sweep leaves criteria without signal out)."""
+    if not signal:
+        return _na("rater-signal", "no model card with signal figures for the scores of this mixture")
+    rows = []
+    for name, s in sorted(signal.items()):
+        ok = bool(s.get("carries_signal"))
+        verdict = "yes" if ok else f"no: {s.get('reason')}"
+        spread = s.get("spread_fraction")
+        share = f"{100 * spread:.1f}%" if isinstance(spread, int | float) else "n/a"
+        css = "" if ok else ' class="warn"'
+        rows.append(
+            f"<tr><th>{escape(name)}</th>"
+            f"<td class='num'>{_f(s.get('predicted_p5'), 3)} – {_f(s.get('predicted_p95'), 3)}</td>"
+            f"<td class='num'>{share}</td><td class='num'>{_f(s.get('spearman'), 3)}</td>"
+            f"<td{css}>{escape(verdict)}</td></tr>"
+        )
+    return (
+        '<div data-panel="rater-signal"><table><tr><th>criterion</th><th>predicted p5–p95</th>'
+        "<th>share of range</th><th>Spearman with held-out ratings</th><th>carries signal</th></tr>"
+        f"{''.join(rows)}</table></div>"
+    )

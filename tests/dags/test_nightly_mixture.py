@@ -43,6 +43,7 @@ def test_nightly_mixture_publishes_a_verified_release(
         "workers": 2,
         "bootstrap": True,
         "dry_run": False,
+        "force_latest": True,  # a 12-proxy bootstrap sweep does not pass the release gate (tests/tasks/sweep)
     }
     run = nightly_mixture.nightly_mixture_dag.test(run_conf=conf)
     assert run.state == "success"
@@ -61,9 +62,11 @@ def test_nightly_mixture_publishes_a_verified_release(
     assert proportions and abs(sum(proportions.values()) - 1.0) < 1e-6
     rows = sum(1 for _ in release.iter_documents(columns=["id", "text", "repetitions"]))
     assert rows > 0
+    assert release.manifest.validation and release.manifest.validation["verdict"] in ("passed", "forced")
     lineage = json.loads(release.manifest.model_dump_json())["lineage"]
-    assert lineage["sweep_id"] in ("bootstrap-domain", "bootstrap-cluster")
-    if lineage["sweep_id"] == "bootstrap-cluster":  # a one-domain rater: CLIMB clusters define the domains
+    # "-<hash>" when some criteria carried no rater signal and the sweep left them out (tasks/distill/signal.py)
+    assert lineage["sweep_id"].startswith(("bootstrap-domain", "bootstrap-cluster"))
+    if lineage["sweep_id"].startswith("bootstrap-cluster"):  # a one-domain rater: CLIMB clusters are domains
         assert len(proportions) >= 2 and all(d.startswith("cluster-") for d in proportions)
 
     # A second run with nothing new reuses everything and publishes nothing new.

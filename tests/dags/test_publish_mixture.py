@@ -31,9 +31,32 @@ def test_publish_mixture_dag_publishes_to_s3(
     states = {ti.task_id: ti.state for ti in dry.get_task_instances()}
     assert states["publish"] == "success" and states["announce"] == "skipped"
 
-    # every key given: dag.test() on the same DAG object carries the previous run's conf over as defaults
+    # every key given: dag.test() on the same DAG object carries the previous run's conf over as defaults.
+    # The mixture names no sweep, so nothing validates it: v1 is written, latest is not, the task fails.
+    gated = dag.test(
+        run_conf={
+            "mixture": "web-en",
+            "store": built.store.root,
+            "target": s3_prefix,
+            "dry_run": False,
+            "force_latest": False,
+        }
+    )
+    assert gated.state == "failed"
+    assert {ti.task_id: ti.state for ti in gated.get_task_instances()}["publish"] == "failed"
+    assert [v.number for v in list_versions(f"{s3_prefix}/web-en")] == [1]
+    with pytest.raises(FileNotFoundError):
+        open_mixture(f"{s3_prefix}/web-en")  # no latest yet
+    assert open_mixture(f"{s3_prefix}/web-en", "v1").manifest.validation["verdict"] == "failed"
+
     run = dag.test(
-        run_conf={"mixture": "web-en", "store": built.store.root, "target": s3_prefix, "dry_run": False}
+        run_conf={
+            "mixture": "web-en",
+            "store": built.store.root,
+            "target": s3_prefix,
+            "dry_run": False,
+            "force_latest": True,
+        }
     )
     assert run.state == "success"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}

@@ -6,10 +6,12 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mixture_helper import build_mixture
 
 from tasks.cli import main
+from tasks.distill.signal import criterion_signal
 from tasks.publish import PublishConfig, open_mixture, publish_mixture
 from tasks.report import (
     IllusionRow,
@@ -33,6 +35,8 @@ QUADMIX = {
         "Finance": {"alpha": [0.1, 0.9], "lam": 3.0, "omega": 0.3, "eta": 0.5, "eps": 0.0456},
     },
 }
+SIGNAL = criterion_signal(np.linspace(0, 5, 50), (0.0, 5.0), np.linspace(0, 5, 50))
+NO_SIGNAL = criterion_signal(np.linspace(1.64, 1.70, 50), (0.0, 5.0), np.linspace(0, 5, 50))
 ARMS = {"chosen": [3.00, 3.01, 3.02], "uniform": [3.20, 3.21, 3.19], "topk": [3.10, 3.12, 3.11]}
 
 
@@ -76,6 +80,7 @@ def _full_inputs() -> ReportInputs:
         ),
         validation=decide(0.8, ARMS).to_json(),
         sampling=QUADMIX,
+        rater_signal={"reasoning": SIGNAL, "educational_value": NO_SIGNAL},
     )
 
 
@@ -84,8 +89,12 @@ def test_full_report_renders_every_panel() -> None:
     _assert_self_contained(html)
     assert "Not available" not in html
     assert html.count("<svg") == 4  # domains, one score histogram, sweep scatter, per-decile lines
-    for panel in ("verdict", "parameters", "domains", "scores", "sweep", "quality-illusion"):
+    for panel in ("verdict", "parameters", "domains", "scores", "rater-signal", "sweep", "quality-illusion"):
         assert f'data-panel="{panel}"' in html
+    rows = dict(re.findall(r"<tr><th>(reasoning|educational_value)</th>(.*?)</tr>", html))
+    assert "<td class='num'>1.643 – 1.697</td><td class='num'>1.1%</td>" in rows["educational_value"]
+    assert 'class="warn">no: predictions span' in rows["educational_value"]
+    assert rows["reasoning"].endswith("<td class='num'>1.000</td><td>yes</td>")
     assert "Spearman ρ on 4 held-out proxy runs: <b>1.000</b>" in html
     assert "Quality illusion: filtered beats baseline" in html  # lower target loss, worse on HQ text
     assert "45.00%" in html and "20.00%" in html
@@ -137,7 +146,7 @@ def test_sampling_parameters_are_a_table_per_domain() -> None:
 def test_missing_panels_render_as_not_available() -> None:
     html = render_html(ReportInputs(mixture="web-en"))
     _assert_self_contained(html)
-    for panel in ("verdict", "parameters", "domains", "scores", "sweep", "quality-illusion"):
+    for panel in ("verdict", "parameters", "domains", "scores", "rater-signal", "sweep", "quality-illusion"):
         assert re.search(rf'<div class="na" data-panel="{panel}">Not available: ', html), panel
     assert "<svg" not in html
 
@@ -227,7 +236,12 @@ def test_collect_reads_sweep_and_illusion(tmp_path: Path, shared_data: Path) -> 
             ],
         },
     )
+    write_json_atomic(  # the distillation model card with its signal figures (tasks/distill/signal.py)
+        f"{built.store.models('textstats-1')}/model_card.json",
+        {"version": "textstats-1", "models": {"educational_value": {"kind": "score", "signal": NO_SIGNAL}}},
+    )
     inputs = collect_inputs(built.store, "web-en")
+    assert inputs.rater_signal == {"educational_value": NO_SIGNAL}
     assert inputs.sweep is not None and inputs.sweep.spearman == pytest.approx(0.8)
     assert inputs.sweep.predicted == (3.0, 3.2, 3.1, 3.5) and inputs.sweep.actual == (3.1, 3.3, 3.0, 3.6)
     assert sorted(r.label for r in inputs.quality_illusion) == ["chosen", "topk", "uniform"]
