@@ -135,6 +135,9 @@ def test_concurrent_publishers_on_s3(
     assert published == {b.documents for b in stores}
     assert len(complete) == 3  # the same mixture twice is one version (or one shared, resumed claim)
     assert open_mixture(f"{s3_prefix}/web-en").version == max(v.number for v in complete)
+    # and no debris: no incomplete version, no empty prefix left by the publisher that lost a race
+    assert [v.state for v in list_versions(f"{s3_prefix}/web-en")] == ["complete"] * 3
+    assert open_store(s3_prefix).list_children("web-en") == [v.label for v in complete]
 
 
 def test_killed_publisher_leaves_no_visible_version_and_rerun_completes(
