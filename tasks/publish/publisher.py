@@ -64,6 +64,7 @@ from tasks.publish.versions import (
     advance_latest,
     beat,
     claim_version,
+    drop_trailing_empty_claims,
     inspect_version,
     next_version_number,
     read_latest,
@@ -160,7 +161,7 @@ def _publish_staged(
     release = config.release
     versions = scan_versions(target, release)
     if config.dry_run:
-        number = next_version_number(versions)
+        number = next_version_number(drop_trailing_empty_claims(target, release, versions, dry_run=True))
         url = target.url_for(f"{release}/{version_label(number)}")
         log.info("dry run: would publish %s as %s", release, url)
         return PublishResult(
@@ -184,6 +185,7 @@ def _publish_staged(
         number, resumed = resumable[0].number, True
         log.info("resuming the unfinished publication of %s v%d", release, number)
     else:
+        versions = drop_trailing_empty_claims(target, release, versions)
         number = claim_version(target, release, versions, {**publisher, "content_digest": digest})
         resumed = False
         # A concurrent publisher of the same content may hold a lower claim: every such publisher

@@ -14,7 +14,9 @@ States of ``<name>/v<N>/`` (see :func:`scan_versions`):
   deleted). Not a version: listings skip it and its number is free again.
 
 Numbering rule: a new claim takes ``1 +`` the highest number that holds anything (a manifest, a claim or any
-object); empty prefixes do not count. So a number is reused only if nothing was ever readable under it (no
+object); empty prefixes do not count, and abandoned claims that hold nothing else at the top of the list are
+removed first (:func:`drop_trailing_empty_claims`), so a publisher killed right after claiming costs no
+number. So a number is reused only if nothing was ever readable under it (no
 manifest) and nothing is left of it (no claim: the claim is created only-if-absent, so reuse cannot collide
 with a live claimer), and only above every existing version, so version numbers keep increasing with time
 and ``latest`` (which never moves backwards) keeps pointing at the newest content. A hole below a higher
@@ -124,6 +126,30 @@ def scan_versions(target: ObjectStore, name: str, include_empty: bool = False) -
 
 def next_version_number(versions: list[VersionState]) -> int:
     return max((v.number for v in versions if v.occupied()), default=0) + 1
+
+
+def drop_trailing_empty_claims(
+    target: ObjectStore,
+    name: str,
+    versions: list[VersionState],
+    abandoned_after_s: float = ABANDONED_AFTER_S,
+    now: Callable[[], float] = time.time,
+    dry_run: bool = False,
+) -> list[VersionState]:
+    """Remove abandoned claims that hold nothing but the claim (and a heartbeat) from the top of the version
+    list, so the next claim takes their number instead of skipping it; return the versions left. Abandoned
+    versions with data are left for ``--gc`` (a rerun of their content could still resume them). With
+    ``dry_run`` nothing is removed, only left out of the returned list."""
+    kept = sorted(versions, key=lambda v: v.number)
+    while kept and kept[-1].state(now(), abandoned_after_s) == ABANDONED:
+        prefix = f"{name}/{kept[-1].label}"
+        if set(target.list_keys(prefix)) - {f"{prefix}/{CLAIM}", f"{prefix}/{HEARTBEAT}"}:
+            break
+        if not dry_run and not _remove_abandoned(target, name, kept[-1].number, abandoned_after_s, now):
+            break
+        log.info("reusing the number of the abandoned, empty claim %s", target.url_for(prefix))
+        kept.pop()
+    return kept
 
 
 def claim_version(target: ObjectStore, name: str, versions: list[VersionState], claim: dict[str, Any]) -> int:

@@ -151,6 +151,34 @@ def test_gc_removes_abandoned_versions_and_never_a_complete_one(
     assert publish_mixture(_config(other.store.root, target)).version == 2
 
 
+def test_an_abandoned_empty_claim_costs_no_number_but_one_with_data_waits_for_gc(
+    target: str, tmp_path: Path, shared_data: Path
+) -> None:
+    first = build_mixture(tmp_path / "a", shared_data, variant=0)
+    publish_mixture(_config(first.store.root, target))
+    store = open_store(target)
+    # a publisher killed right after its claim, 7 hours ago: nothing but the claim
+    claim = {"id": "dead", "content_digest": "d" * 64, "claimed_at": time.time() - 7 * HOUR}
+    assert store.put_if_absent("web-en/v2/claim.json", json.dumps(claim).encode())
+    second = build_mixture(tmp_path / "b", shared_data, variant=1)
+    assert publish_mixture(_config(second.store.root, target, dry_run=True)).version == 2
+    assert publish_mixture(_config(second.store.root, target)).version == 2  # v2 reused, not skipped
+
+    # one that had uploaded data is left for `--gc` (a rerun of its content could still resume it)
+    _abandoned_claim(store, "v3", age_s=7 * HOUR)
+    third = build_mixture(tmp_path / "c", shared_data, variant=2)
+    assert publish_mixture(_config(third.store.root, target)).version == 4
+    assert {v.label: v.state for v in list_versions(f"{target}/web-en")}["v3"] == "abandoned"
+    # and a fresh (pending) claim is never touched
+    live = claim_version(
+        store, "web-en", scan_versions(store, "web-en"), {"id": "live", "content_digest": "e" * 64}
+    )
+    assert live == 5
+    assert publish_mixture(_config(first.store.root, target)).already_published  # v1's content: nothing new
+    fourth = build_mixture(tmp_path / "d", shared_data, variant=3)
+    assert publish_mixture(_config(fourth.store.root, target)).version == 6
+
+
 def test_gc_leaves_a_version_that_a_rerun_is_resuming(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "published"))
     _abandoned_claim(store, "v1", age_s=7 * HOUR)
