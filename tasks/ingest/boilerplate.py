@@ -34,6 +34,27 @@ from dataclasses import dataclass
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
+# Class / id substrings measured on the tuning half: each removes more must-not than must snippets there
+# ("author", "share", "widget", "teaser", "tags" and "social" do not: they also name article wrappers).
+_CHROME_NAMES = (
+    "caption",
+    "byline",
+    "subscribe",
+    "signup",
+    "donat",
+    "related",
+    "tagcloud",
+    "cookie",
+    "consent",
+    "rating",
+)
+_SKIP_ATTR = "data-quarry-chrome"
+_SKIP_SELECTOR = f"[{_SKIP_ATTR}]"
+_CHROME_SELECTOR = ", ".join(
+    [f'[class*="{name}" i]' for name in _CHROME_NAMES]
+    + [f'[id*="{name}" i]' for name in _CHROME_NAMES]
+    + ["figcaption"]
+)
 _EMBED_SELECTOR = "blockquote.twitter-tweet, blockquote.instagram-media, blockquote.tiktok-embed"
 _LINE_TAG = re.compile(r"^\s*<(h[1-6]|li|p|pre|ul|ol|/ul|/ol)\b")
 _TAG = re.compile(r"<[^>]*>")
@@ -49,7 +70,13 @@ CHROME = re.compile(
     r"getty ?images|shutterstock|istock|\bimago\b|/dpa\b|\bdpa/|pixelio|pixabay|unsplash|"
     r"^(?:tags?|schlagw[oö]rter|stichw[oö]rter|themen|kategorien?|category|categories|filed under|"
     r"posted in|tagged|temas|etiquetas|tagi|mots-cl[ée]s)\b ?:?|this entry was posted|"
-    r"dieser eintrag wurde|bookmark the permalink|"
+    r"dieser eintrag wurde|bookmark the permalink|creative commons|licensed under|lizenziert|"
+    r"sofern nicht anders|\bbild ?: ?[A-Z]|\bfotos? ?: ?[A-Z]|crédits? photos?|^abbildung ?:|"
+    r"kommentare? (?:verfassen|schreiben|abgeben)|keine kommentare|bloggern gefällt|einloggen|eingeloggt|"
+    r"push notifications|feedback|\bbewertung|\bbewerten|rate this|"
+    r"^(?:zuletzt )?(?:aktualisiert|letzte änderung|last (?:modified|updated)|updated|published)\b|"
+    r"^[-–— ]*(?:advertisement|anzeige|werbung|publicidad|publicité|reklama|externer inhalt)[-–— ]*$|"
+    r"weiterlesen\?|articles? gratuits?|\bim abo\b|ein abo\b|"
     r"^(?:read (?:more|also|next)|lesen sie (?:auch|mehr)|mehr zum thema|czytaj (?:też|także|więcej)|"
     r"le puede interesar|(?:à )?lire aussi|leggi anche|lee también|leia também|read|lesen sie dazu)\b ?:",
     re.IGNORECASE,
@@ -66,10 +93,11 @@ WEAK_CHROME = re.compile(
 END_MARKER = re.compile(
     r"^(?:related|more (?:from|on|in|stories|news|articles)|read (?:more|next)|recommended|popular|trending|"
     r"latest (?:news|posts|articles|stories)|you (?:may|might) also|also on|further reading|"
-    r"about the author|comments?|leave a (?:reply|comment)|share (?:this|the)|subscribe|newsletter|"
-    r"verwandte|ähnliche|weitere (?:artikel|beiträge|news|meldungen|themen|nachrichten)|"
+    r"about the author|comments?\b|leave a (?:reply|comment)|share (?:this|the)|subscribe|newsletter|"
+    r"verwandte|ähnliche|weitere (?:artikel|beiträge|news|meldungen|themen|nachrichten|informationen|\w*tipps)|"
+    r"die redaktion empfiehlt|top[- ]themen|entdecke|siehe auch|"
     r"mehr (?:zum|aus|von|artikel|news|themen|zu)|lesen sie (?:auch|mehr)|schon gelesen|"
-    r"das könnte|auch interessant|interessante|empfehlungen|zum weiterlesen|über den autor|"
+    r"das könnte|(?:dich|sie) auch interessieren|auch interessant|interessante|empfehlungen|zum weiterlesen|über den autor|"
     r"über die autorin|kommentare?|neueste|aktuelle (?:artikel|beiträge|news)|"
     r"teilen|nächster artikel|vorheriger artikel|"
     r"articles? (?:similaires|liés|connexes)|à lire|lire aussi|sur le même sujet|commentaires|vos réactions|"
@@ -86,7 +114,7 @@ _DATE_ONLY = re.compile(
     r"(?:,? (?:um )?\d{1,2}[:.]\d{2}(?: ?(?:uhr|am|pm|h))?)?[\W_]*$",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"[.!?:;…\"“”»«)]\s*$")
+_SENTENCE_END = re.compile(r"[.!?…\"“”»«)]\s*$")
 
 
 @dataclass(frozen=True)
@@ -103,6 +131,11 @@ class PrecisionConfig:
     edge_max_chars: int = 60
     trim_head: bool = True
     trim_end: bool = True
+    drop_title: bool = True
+    tail_resume_chars: int = 10**9
+    edge_lists: bool = False
+    class_hints: bool = True
+    class_hint_max_share: float = 0.3
     fallback_min_chars: int = 500
     fallback_max_ratio: float = 0.1
 
@@ -135,6 +168,8 @@ def extract_text(html: str, config: PrecisionConfig, main_content: bool = True) 
     tree = HTMLTree.parse(html)
     try:
         protect_embeds(tree)
+        if config.class_hints:
+            mark_chrome_elements(tree, config.class_hint_max_share)
         markup = _extract(tree, main_content=main_content)
         if main_content and len(markup) < config.fallback_min_chars * 2:
             main_chars = sum(len(b.text) for b in parse_blocks(markup))
@@ -151,6 +186,7 @@ def extract_text(html: str, config: PrecisionConfig, main_content: bool = True) 
 def _extract(tree: HTMLTree, main_content: bool) -> str:
     return extract_plain_text(
         tree,
+        skip_elements=[_SKIP_SELECTOR],
         preserve_formatting="minimal_html",
         main_content=main_content,
         list_bullets=True,
@@ -161,6 +197,25 @@ def _extract(tree: HTMLTree, main_content: bool) -> str:
         comments=False,
         post_meta=False,
     )
+
+
+def mark_chrome_elements(tree: HTMLTree, max_share: float) -> int:
+    """Mark elements whose class or id names page chrome Resiliparse does not know (captions, bylines,
+    related-article, subscription, donation, consent and rating boxes) for skipping, unless one holds more
+    than ``max_share`` of the page's text (a wrapper such as ``<div class="page-with-related">``)."""
+    body = tree.body
+    if body is None:
+        return 0
+    found = body.query_selector_all(_CHROME_SELECTOR)
+    if not len(found):
+        return 0
+    limit = max_share * len(body.text or "")
+    marked = 0
+    for node in found:
+        if len(node.text or "") <= limit:
+            node.setattr(_SKIP_ATTR, "1")
+            marked += 1
+    return marked
 
 
 def protect_embeds(tree: HTMLTree) -> int:
@@ -268,10 +323,12 @@ def _cut_tail(blocks: list[Block], reasons: list[str | None], total: int, config
             and block.kind != "pre"
             and "\t" not in block.text
             and ": " not in block.text
-            and not _SENTENCE_END.search(block.text.rstrip(" :"))
+            and not block.text.rstrip().endswith(".")
             and END_MARKER.match(block.text)
         ):
             for j in range(i, len(blocks)):
+                if j > i and _is_prose(blocks[j]) and len(blocks[j].text) >= config.tail_resume_chars:
+                    break
                 reasons[j] = "tail"
             return
         position += size
@@ -293,12 +350,18 @@ def _trim_edges(blocks: list[Block], reasons: list[str | None], config: Precisio
         for i in range(prose[-1] + 1, len(blocks)):
             block = blocks[i]
             short = reasons[i] is None and len(block.text) <= config.edge_max_chars and block.kind != "pre"
+            short = short and (config.edge_lists or block.kind != "li")
             if short and (block.heading or not _SENTENCE_END.search(block.text)):
+                reasons[i] = "edge"
+    if config.drop_title:
+        for i in range(min(3, prose[0])):
+            if blocks[i].kind == "h1" and reasons[i] is None:
                 reasons[i] = "edge"
     if config.trim_head:
         for i in range(prose[0]):
             block = blocks[i]
             short = reasons[i] is None and len(block.text) <= config.edge_max_chars and not block.heading
+            short = short and (config.edge_lists or block.kind != "li")
             if short and not _SENTENCE_END.search(block.text):
                 reasons[i] = "edge"
 
