@@ -45,7 +45,7 @@ def read_file(url: str, kind: str, max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES)
         yield from _read_jsonl(url, max_page_bytes)
     else:
         with open_input(url) as fh:
-            yield from read_warc(fh, max_page_bytes)  # WET is WARC with conversion records
+            yield from read_warc(fh, max_page_bytes, url.lower().endswith(".gz"))  # WET: WARC too
 
 
 # JSONL --------------------------------------------------------------------------------------------

@@ -110,10 +110,12 @@ class _Member(_Segment):
         return self.member.truncated
 
 
-def read_warc(fh: IO[bytes], max_page_bytes: int) -> Iterator[Item]:
-    """The items of a WARC or WET file (plain, or gzip: per record or whole-file)."""
+def read_warc(fh: IO[bytes], max_page_bytes: int, gzip_name: bool = False) -> Iterator[Item]:
+    """The items of a WARC or WET file (plain, or gzip: per record or whole-file). A file named ``.gz`` that
+    starts with neither gzip nor a WARC header is read as gzip members after stray bytes."""
     raw = RawFile(fh)
-    if raw.peek(3) == GZIP_MAGIC:
+    head = raw.peek(len(WARC_MAGIC))
+    if head.startswith(GZIP_MAGIC) or (gzip_name and head != WARC_MAGIC):
         yield from _read_members(raw, max_page_bytes)
     else:
         yield from _records(_PlainFile(raw), max_page_bytes)

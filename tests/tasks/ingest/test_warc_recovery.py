@@ -127,6 +127,15 @@ def test_stray_bytes_between_records_are_skipped_and_counted(
     ]
 
 
+def test_stray_bytes_before_the_first_member(sample: tuple[list[bytes], list[bytes]], tmp_path: Path) -> None:
+    members, records = sample
+    junk = records[_responses(records)[0]][500:1500]
+    clean, _, _ = _read(_write(tmp_path / "clean.warc.gz", records, members))
+    got, _, bad = _read(_write(tmp_path / "lead.warc.gz", records, [junk, *members]))
+    assert got == clean
+    assert [(b.reason, b.offset, b.skipped_bytes) for b in bad] == [("stray_bytes", 0, len(junk))]
+
+
 def _rows(store: Path, kind: str, snapshot: str) -> list[dict[str, object]]:
     return [
         r for f in sorted((store / kind / snapshot).glob("*.parquet")) for r in pq.read_table(f).to_pylist()
