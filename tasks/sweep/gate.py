@@ -18,6 +18,7 @@ Plain Python, no Airflow: callers that must fail loudly raise :class:`Validation
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -214,8 +215,9 @@ def gate_sweep(
     fit = read_json(paths.fit)
     rho = fit.get("spearman_heldout")
     arms: dict[str, list[float]] = {}
-    if exists(paths.validation):
-        for run in read_json(paths.validation).get("runs", []):
+    recorded = read_json(paths.validation) if exists(paths.validation) else {}
+    if recorded:
+        for run in recorded.get("runs", []):
             value = run.get("objective")
             if value is None and run.get("losses") and exists(paths.config):  # recorded before format 2
                 from tasks.sweep.config import load_config, objective_value
@@ -225,7 +227,7 @@ def gate_sweep(
             arms.setdefault(str(run["mixture"]), [])
             if run.get("status") == "completed" and isinstance(value, int | float):
                 arms[str(run["mixture"])].append(float(value))
-    return decide(
+    decision = decide(
         float(rho) if isinstance(rho, int | float) else None,
         arms,
         min_spearman=min_spearman,
@@ -233,6 +235,10 @@ def gate_sweep(
         sweep_id=sweep_id,
         objective=fit.get("objective"),
     )
+    if decision.verdict != "passed" and recorded.get("format") != 2:
+        hint = "the sweep's validation predates the gate: rerun it (quarry sweep --id <id> resumes and redoes it)"
+        decision = dataclasses.replace(decision, reason=f"{decision.reason}; {hint}")
+    return decision
 
 
 def gate_mixture(

@@ -13,7 +13,9 @@ Layout under ``store.sweeps(<id>)``::
     table.parquet            the sweep table (one row per run: status, features, mixture tokens, losses)
     fit.json  fit.svg        regression quality (held-out Spearman etc.) and predicted-vs-actual plot
     chosen.json              the chosen sampling function (average of the top-k of the search)
-    validation/runs.json     proxies trained on the chosen mixture and on the baselines, several seeds each
+    validation/runs.json     proxies trained on the chosen mixture and on the baselines: at least 3 fresh seeds
+                             each (no sweep run's seed), every seed's objective; the release gate
+                             (``tasks.sweep.gate``) reads them with fit.json's held-out Spearman
     report.json              the quality-illusion report (see ``tasks.mix.illusion``)
     report_deciles.parquet   the report's mixture × decile table
     sweep.json               the summary, written last
