@@ -17,9 +17,21 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, help="LocalCluster workers (0: run in this process)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler")
     p.add_argument("--no-dedup", action="store_true", help="skip the snapshot-wide dedup")
-    p.add_argument("--filters", help="comma-separated filters to run (default: all)")
-    p.add_argument("--languages", help="comma-separated ISO codes to keep (default: any)")
-    p.add_argument("--min-language-score", type=float, default=0.0)
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="filtering recipe: fineweb (English, FineWeb) or fineweb2 (multilingual, FineWeb2; the default)",
+    )
+    p.add_argument(
+        "--recipe-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a recipe option, e.g. c4_line_removal=false (repeatable; see tasks/ingest/recipes/)",
+    )
+    p.add_argument("--filters", help="comma-separated filters of the recipe to run (default: all)")
+    p.add_argument("--languages", help="comma-separated ISO codes to keep (default: the recipe's)")
+    p.add_argument("--min-language-score", type=float, default=None, help="(default: the recipe's)")
     p.add_argument("--max-page-bytes", type=int, default=10 * 1024 * 1024)
     p.set_defaults(func=_ingest)
 
@@ -48,6 +60,10 @@ def _ingest(args: argparse.Namespace) -> int:
     from tasks.ingest import ExtractSettings, FilterConfig, IngestConfig, run_ingest
 
     filters: dict[str, Any] = {"min_language_score": args.min_language_score}
+    if args.recipe:
+        filters["recipe"] = args.recipe
+    if args.recipe_option:
+        filters["options"] = dict(_option(x) for x in args.recipe_option)
     if args.filters:
         filters["enabled"] = tuple(f.strip() for f in args.filters.split(",") if f.strip())
     if args.languages:
@@ -68,6 +84,17 @@ def _ingest(args: argparse.Namespace) -> int:
             "drops by filter rule", dict(sorted(result.filter_drops.items(), key=lambda kv: -kv[1]))
         )
     return 0
+
+
+def _option(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--recipe-option {text!r}: expected NAME=VALUE")
+    try:
+        parsed: Any = json.loads(value.lower() if value.lower() in ("true", "false") else value)
+    except json.JSONDecodeError:
+        parsed = value
+    return name.strip(), parsed
 
 
 def _dedup(args: argparse.Namespace) -> int:

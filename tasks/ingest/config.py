@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.ingest.extract import ExtractConfig
-from tasks.ingest.filters import (
-    C4Rules,
-    DocFilter,
-    FineWebQuality,
-    GopherQuality,
-    GopherRepetition,
-    LanguageFilter,
-)
+from tasks.ingest.filters import DocFilter, FilterPipeline, LanguageFilter
+from tasks.ingest.recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
 from tasks.storage import validate_name
-
-FILTERS: dict[str, type[DocFilter]] = {
-    "gopher_quality": GopherQuality,
-    "gopher_repetition": GopherRepetition,
-    "c4": C4Rules,
-    "fineweb": FineWebQuality,
-}
 
 
 class _Frozen(BaseModel):
@@ -30,32 +19,100 @@ class _Frozen(BaseModel):
 
 
 class FilterConfig(_Frozen):
-    """Which heuristic filters run, in order, and overrides of their thresholds."""
+    """The filtering recipe by name (``tasks.ingest.recipes``: ``fineweb``, ``fineweb2``) and overrides.
 
-    enabled: tuple[str, ...] = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
+    ``options``: the recipe's named options (e.g. ``{"c4_line_removal": False}`` for ``fineweb``).
+    ``enabled``: run only these of the recipe's rules, by name, ``"language"`` being the language rule (None:
+    all; ``()``: keep every document). ``params``: threshold overrides
+    per filter name. ``languages`` / ``min_language_score``: replace the recipe's language rule (None: keep it;
+    a score replaces every per-language threshold).
+    The default, ``fineweb2``, fits the demo's bilingual (German + English) sample snapshot: each language is
+    judged with FineWeb2's thresholds for it; ``fineweb`` is FineWeb's English recipe.
+    """
+
+    recipe: str = DEFAULT_RECIPE
+    options: dict[str, Any] = Field(default_factory=dict)
+    enabled: tuple[str, ...] | None = None
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    languages: tuple[str, ...] = ()
-    min_language_score: float = Field(0.0, ge=0.0, le=1.0)
+    languages: tuple[str, ...] | None = None
+    min_language_score: float | None = Field(None, ge=0.0, le=1.0)
 
-    @field_validator("enabled")
+    @field_validator("recipe")
     @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [name for name in value if name not in FILTERS]
-        if unknown:
-            raise ValueError(f"unknown filter(s) {unknown}; known: {sorted(FILTERS)}")
+    def _known_recipe(cls, value: str) -> str:
+        if value not in RECIPES:
+            raise ValueError(f"unknown recipe {value!r}; known: {sorted(RECIPES)}")
         return value
 
-    def build(self) -> list[DocFilter]:
-        out: list[DocFilter] = []
-        for name in self.enabled:
-            try:
-                out.append(FILTERS[name](**self.params.get(name, {})))
-            except TypeError as exc:
-                raise ValueError(f"bad parameters for filter {name}: {exc}") from exc
-        return out
+    @model_validator(mode="after")
+    def _buildable(self) -> FilterConfig:
+        recipe = self.build_recipe()
+        names = {f.name for f in recipe.filters_for("en")} | {"language"}
+        unknown = [name for name in (self.enabled or ()) if name not in names]
+        unknown += [name for name in self.params if name not in names]
+        if unknown:
+            raise ValueError(
+                f"unknown filter(s) {sorted(set(unknown))} for recipe {self.recipe}; known: {sorted(names)}"
+            )
+        self.build()
+        return self
+
+    def build_recipe(self) -> Recipe:
+        return get_recipe(self.recipe, **self.options)
+
+    def _customise(self, filters: Sequence[DocFilter]) -> tuple[DocFilter, ...]:
+        out = []
+        for flt in filters:
+            if self.enabled is not None and flt.name not in self.enabled:
+                continue
+            overrides = self.params.get(flt.name)
+            if overrides:
+                try:
+                    flt = replace(flt, **overrides)  # type: ignore[type-var]
+                except TypeError as exc:
+                    raise ValueError(f"bad parameters for filter {flt.name}: {exc}") from exc
+            out.append(flt)
+        return tuple(out)
+
+    def build(self, language: str = "en") -> list[DocFilter]:
+        """The filters run on documents in ``language``, in order."""
+        return list(self._customise(self.build_recipe().filters_for(language)))
+
+    def pipeline(self) -> FilterPipeline:
+        recipe = self.build_recipe()
+        if self.enabled is None and not self.params:
+            return recipe.pipeline()
+        cache: dict[str, tuple[DocFilter, ...]] = {}
+
+        def filters_for(language: str) -> tuple[DocFilter, ...]:
+            if language not in cache:
+                cache[language] = self._customise(recipe.filters_for(language))
+            return cache[language]
+
+        return FilterPipeline(filters_for, name=recipe.name)
 
     def language_filter(self) -> LanguageFilter:
-        return LanguageFilter(languages=self.languages, min_score=self.min_language_score)
+        if self.enabled is not None and "language" not in self.enabled:
+            return LanguageFilter()  # the language rule is switched off: keep every language
+        rule = self.build_recipe().language
+        if self.languages is not None:
+            rule = replace(rule, languages=tuple(self.languages))
+        if self.min_language_score is not None:
+            rule = replace(rule, min_score=self.min_language_score, per_language={})
+        return rule
+
+    def describe(self) -> dict[str, Any]:
+        """The recipe and overrides, as recorded in the ingest stats."""
+        out = self.build_recipe().describe()
+        if self.enabled is not None:
+            out["enabled"] = list(self.enabled)
+        if self.params:
+            out["params"] = self.params
+        if self.languages is not None:
+            out["languages"] = list(self.languages)
+        if self.min_language_score is not None:
+            out["min_language_score"] = self.min_language_score
+        return out
 
 
 class DedupConfig(_Frozen):

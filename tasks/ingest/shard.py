@@ -23,7 +23,7 @@ from tasks.ingest import minhash
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.discover import InputFile
 from tasks.ingest.extract import ExtractionError, check_textual, html_to_text, plain_to_text
-from tasks.ingest.filters import FilterPipeline, TextView, heuristic_attributes
+from tasks.ingest.filters import TextView, heuristic_attributes
 from tasks.ingest.langid import identify
 from tasks.ingest.records import Bad, Record, Skipped, read_file
 from tasks.storage import CompletionMarkers, Store, read_json, write_json_atomic, write_parquet_atomic
@@ -107,7 +107,9 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
     started = time.perf_counter()
     cfg = spec.config
     extract_cfg = cfg.extract.build()
-    pipeline = FilterPipeline(cfg.filters.build())
+    pipeline = cfg.filters.pipeline()
+    # a recipe filter that rewrites text (C4 line removal): the new version goes to attributes/c4_text/
+    text_versions: list[str | None] | None = [] if any(f.rewrites_text for f in pipeline.filters) else None
     language_filter = cfg.filters.language_filter()
     counts: Counter[str] = Counter()
     timings: defaultdict[str, float] = defaultdict(float)
@@ -207,6 +209,8 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         ):
             docs[key].append(value)
         heuristics.append(heuristic_attributes(view))
+        if text_versions is not None:
+            text_versions.append(pipeline.last_rewrite)
         t3 = time.perf_counter()
         shingle_sets.append(minhash.shingles(text, cfg.dedup.shingle_words, view.spaced))
         exact.append(minhash.exact_hash(text))
@@ -238,6 +242,11 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
     t5 = time.perf_counter()
     write_parquet_atomic(store.document_shard(spec.snapshot, shard), doc_table)
     write_parquet_atomic(store.attribute_shard("heuristics", spec.snapshot, shard), heur_table)
+    if text_versions is not None:
+        versions = pa.table({"text": pa.array(text_versions, type=pa.string())})
+        write_parquet_atomic(
+            store.attribute_shard("c4_text", spec.snapshot, shard), _with_id(versions.take(order), doc_table)
+        )
     write_parquet_atomic(store.removed_shard(spec.snapshot, shard), pa.table(removed, schema=REMOVED_SCHEMA))
     write_parquet_atomic(
         store.quarantine_shard(spec.snapshot, shard), pa.table(quarantine, schema=QUARANTINE_SCHEMA)
@@ -252,6 +261,7 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         "documents": doc_table.num_rows,
         "tokens": int(sum(docs["n_tokens"])),
         "counts": dict(sorted(counts.items())),
+        "recipe": cfg.filters.describe(),
         "filters": pipeline.stats.as_dict(),
         "seconds": {k: round(v, 4) for k, v in sorted(timings.items())},
         "wall_seconds": round(time.perf_counter() - started, 4),

@@ -25,10 +25,12 @@ class IngestResult:
     filter_drops: dict[str, int]
     dedup: DedupResult | None
     ignored_files: list[str] = field(default_factory=list)
+    recipe: str = ""  # the filtering recipe the shards ran (tasks.ingest.recipes)
 
     def summary(self) -> dict[str, Any]:
         rows: dict[str, Any] = {
             "snapshot": self.snapshot,
+            "recipe": self.recipe,
             "shards": self.shards,
             "shards already done": self.shards_skipped,
             "records read": self.counts.get("records", 0),
@@ -78,6 +80,7 @@ def remove_ingest_temps(store: Store, snapshot: str) -> int:
     folders = [
         store.documents(snapshot),
         store.attributes("heuristics", snapshot),
+        store.attributes("c4_text", snapshot),
         store.path("removed", snapshot),
         store.path("quarantine", snapshot),
         store.path("minhash", snapshot),
@@ -93,8 +96,10 @@ def summarise(snapshot: str, shard_stats: list[dict[str, Any]]) -> IngestResult:
     for stats in shard_stats:
         counts.update(stats.get("counts", {}))
         drops.update(stats.get("filters", {}).get("dropped", {}))
+    recipes = sorted({str(s["recipe"]["name"]) for s in shard_stats if isinstance(s.get("recipe"), dict)})
     return IngestResult(
         snapshot=snapshot,
+        recipe=", ".join(recipes),
         shards=len(shard_stats),
         shards_skipped=sum(1 for s in shard_stats if s.get("skipped_done")),
         documents=sum(int(s.get("documents", 0)) for s in shard_stats),
