@@ -282,6 +282,7 @@ def _upload_shards(
 ) -> None:
     prefix = f"{release}/{version_label(number)}"
     stall_after = _failpoint()
+    _still_ours(target, release, number, digest)  # the claim may be hours old if this process stalled
     last_beat = time.monotonic()
     with progress_bar(len(staged), f"upload {prefix}") as advance:
         for i, shard in enumerate(staged):
@@ -311,10 +312,11 @@ def _check_before_manifest(
     prefix = f"{release}/{version_label(number)}"
     for shard in staged:
         info = target.head(f"{prefix}/{shard.entry.path}")
-        if info is None or info.size != shard.entry.size:
+        recorded = info.metadata.get("sha256") if info else None  # S3 keeps the sha256 the uploader gave
+        if info is None or info.size != shard.entry.size or (recorded and recorded != shard.entry.sha256):
             raise ObjectStoreError(
-                f"{target.url_for(f'{prefix}/{shard.entry.path}')} is missing or has the wrong size after "
-                "upload; run the publication again"
+                f"{target.url_for(f'{prefix}/{shard.entry.path}')} is missing or not what was uploaded "
+                "(size or sha256); run the publication again"
             )
 
 

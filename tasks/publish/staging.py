@@ -54,9 +54,14 @@ def process_start(pid: int) -> int | None:
             stat = fh.read().decode(errors="replace")
     except (FileNotFoundError, ProcessLookupError):
         return None
+    except OSError:
+        return 0  # there, but unreadable: alive, start unknown
     # the command name (field 2) is in parentheses and may hold spaces: split after its closing bracket
     fields = stat.rsplit(")", 1)[-1].split()
-    return int(fields[19])  # field 22 of stat(5), counted from field 3
+    try:
+        return int(fields[19])  # field 22 of stat(5), counted from field 3
+    except (IndexError, ValueError):
+        return 0
 
 
 def _pid_alive(pid: int) -> bool:

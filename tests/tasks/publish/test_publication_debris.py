@@ -18,7 +18,7 @@ from mixture_helper import build_mixture
 from tasks.cli import main
 from tasks.publish import PublishConfig, collect_garbage, list_versions, open_mixture, publish_mixture
 from tasks.publish import publisher as publisher_module
-from tasks.publish.objectstore import ObjectStore, open_store
+from tasks.publish.objectstore import ObjectStore, ObjectStoreError, open_store
 from tasks.publish.publisher import FAILPOINT_ENV
 from tasks.publish.staging import STAGING_ENV, host_tag, process_start
 from tasks.publish.versions import HEARTBEAT, claim_version, scan_versions
@@ -177,6 +177,31 @@ def test_an_abandoned_empty_claim_costs_no_number_but_one_with_data_waits_for_gc
     assert publish_mixture(_config(first.store.root, target)).already_published  # v1's content: nothing new
     fourth = build_mixture(tmp_path / "d", shared_data, variant=3)
     assert publish_mixture(_config(fourth.store.root, target)).version == 6
+
+
+def test_a_publisher_that_lost_its_claim_while_stalled_writes_nothing_there(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = build_mixture(tmp_path / "store", shared_data)
+    target = str(tmp_path / "published")
+    store = open_store(target)
+    real_claim = publisher_module.claim_version
+
+    def claim_then_stall(*args: object, **kw: object) -> int:
+        number = real_claim(*args, **kw)  # type: ignore[arg-type]
+        # ...this process stalls for hours; `--gc` removes the claim, another publisher takes the number
+        store.delete(f"web-en/v{number}/claim.json")
+        assert store.put_if_absent(
+            f"web-en/v{number}/claim.json",
+            json.dumps({"id": "newcomer", "content_digest": "f" * 64}).encode(),
+        )
+        return number
+
+    monkeypatch.setattr(publisher_module, "claim_version", claim_then_stall)
+    with pytest.raises(ObjectStoreError, match="no longer claimed for this content"):
+        publish_mixture(_config(built.store.root, target))
+    assert _keys(store, "v1") == ["web-en/v1/claim.json"]  # not one shard written into the newcomer's v1
+    assert json.loads(store.get("web-en/v1/claim.json"))["id"] == "newcomer"
 
 
 def test_gc_leaves_a_version_that_a_rerun_is_resuming(tmp_path: Path) -> None:
