@@ -13,12 +13,13 @@ rerun with the same sweep id resumes: finished groups are not trained again.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
 from quarry_common.assets import SCORES, SWEEP
-from quarry_common.config import default_store
+from quarry_common.config import default_shared_data, default_store
 from quarry_common.errors import task_outcome
 
 
@@ -90,7 +91,10 @@ def proxy_sweep() -> None:
 
         try:
             config = config_from_params(
-                dict(params or {}), run_id=run_id or "manual", default_store=default_store()
+                dict(params or {}),
+                run_id=run_id or "manual",
+                default_store=default_store(),
+                default_eval_dir=os.path.join(default_shared_data(), "eval"),
             )
         except ValueError as exc:  # bad Params: retrying cannot help
             raise AirflowFailException(str(exc)) from exc

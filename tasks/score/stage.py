@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from tasks.distill.predict import LoadedModel, load_card, load_models, resolve_version
 from tasks.distill.text import fasttext_line
+from tasks.errors import NotReady
 from tasks.progress import print_summary
 from tasks.rate.criteria import SCORE_CRITERIA
 from tasks.rate.sample import list_document_shards
@@ -187,7 +188,7 @@ def run_score(config: ScoreConfig) -> ScoreResult:
         raise ValueError(f"model version {version} has no models")
     shards = list_document_shards(store, config.snapshots)
     if not shards:
-        raise FileNotFoundError(f"no documents shards under {store.path('documents')}")
+        raise NotReady(f"no documents shards under {store.path('documents')}")
     tasks = [
         ShardTask(
             config.store,

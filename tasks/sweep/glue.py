@@ -31,8 +31,11 @@ def _only(cls: type, data: Mapping[str, Any], what: str) -> dict[str, Any]:
     return dict(data)
 
 
-def config_from_params(params: Mapping[str, Any], *, run_id: str, default_store: str) -> SweepConfig:
-    """Validated config (raises ValueError on bad Params)."""
+def config_from_params(
+    params: Mapping[str, Any], *, run_id: str, default_store: str, default_eval_dir: str | None = None
+) -> SweepConfig:
+    """Validated config (raises ValueError on bad Params). Without ``targets``, the default target sets are
+    read from ``$QUARRY_EVAL_DIR``, else ``default_eval_dir``."""
     store = str(params.get("store") or default_store)
     sweep_id = str(params.get("sweep_id") or sweep_id_for_run(run_id))
     raw_targets = list(params.get("targets") or [])
@@ -40,9 +43,11 @@ def config_from_params(params: Mapping[str, Any], *, run_id: str, default_store:
     if raw_targets:
         targets = tuple(TargetSpec.parse(str(t), max_bytes=max_bytes) for t in raw_targets)
     else:
-        eval_dir = os.environ.get(DEFAULT_EVAL_DIR_ENV)
-        if not eval_dir:
-            raise ValueError(f"no targets given and ${DEFAULT_EVAL_DIR_ENV} is not set")
+        eval_dir = os.environ.get(DEFAULT_EVAL_DIR_ENV) or default_eval_dir
+        if not eval_dir or not os.path.isdir(eval_dir):
+            raise ValueError(
+                f"no targets given and no evaluation folder (${DEFAULT_EVAL_DIR_ENV}, or {default_eval_dir})"
+            )
         targets = default_targets(eval_dir)
     model = ProxyModelConfig.preset(
         str(params.get("model") or "regmix-1m"),

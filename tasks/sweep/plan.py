@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tasks.errors import NotReady
 from tasks.mix.corpus import DomainColumn, ScoredShard, ShardRef, ShardSkipped, list_shards, load_shard
 from tasks.mix.sampling import (
     hash_uniform,
@@ -123,7 +124,7 @@ def plan_sweep(config: SweepConfig) -> SweepPlan:
     if not exists(paths.corpus):
         refs = list_shards(store, config.snapshots or None)
         if not refs:
-            raise ValueError(
+            raise NotReady(
                 f"no documents shards in {store.path('documents')} for snapshots {config.snapshots or 'all'}"
             )
         count = functools.partial(
