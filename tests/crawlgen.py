@@ -142,3 +142,14 @@ def warc_response(url: str, payload: bytes, content_type: str) -> bytes:
         f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http) + len(payload)}\r\n\r\n"
     ).encode()
     return gzip.compress(head + http + payload + b"\r\n\r\n", mtime=0)
+
+
+def readable_articles(shared_data: Path, limit: int = 50) -> list[tuple[str, list[str]]]:
+    """WikiText-2 articles without the ``<unk>`` placeholders of rare words: text that the Gopher alpha-word
+    rule (datatrove's tokenisation splits ``<unk>`` into three tokens) keeps, for tests whose good documents
+    must survive the default filters."""
+    out = []
+    for title, paragraphs in wikitext_articles(shared_data, limit):
+        cleaned = [re.sub(r"\s*<unk>", "", p).strip() for p in paragraphs]
+        out.append((title.replace("<unk>", "").strip() or "Article", [p for p in cleaned if p]))
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from crawlgen import article_html, gzip_bomb_record, wikitext_articles
+from crawlgen import article_html, gzip_bomb_record, readable_articles
 
 from tasks.ingest import IngestConfig, run_ingest
 from tasks.ingest.sample_snapshot import warc_record, warcinfo_record
@@ -28,7 +28,7 @@ def _http_record(url: str, http: bytes) -> bytes:
 
 
 def test_hostile_shard_completes_and_quarantines(shared_data: Path, tmp_path: Path) -> None:
-    articles = wikitext_articles(shared_data, limit=6)
+    articles = readable_articles(shared_data, limit=6)
     good = [warc_record(f"https://good.example/{i}", article_html(t, p)) for i, (t, p) in enumerate(articles)]
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(1, 256)) * 64
     huge = b"<html><body>" + b"<p>spam spam spam</p>" * (50 * 1024 * 1024 // 21) + b"</body></html>"
@@ -135,7 +135,7 @@ def test_memory_is_bounded_by_the_page_limit_not_the_record(shared_data: Path, t
     """A < 3 MB .warc.gz holding one 1 GiB record (a decompression bomb of real text) and a JSONL file with
     one 50 MB line: ``quarry ingest`` stays within the page limit + 200 MB of a run (in the same process,
     just before) over the same files without them, quarantines both as ``page_too_large`` and keeps the good records after them."""
-    (title, paragraphs), (title2, paragraphs2) = wikitext_articles(shared_data, limit=2)
+    (title, paragraphs), (title2, paragraphs2) = readable_articles(shared_data, limit=2)
     page = article_html(title, paragraphs)
     heading = f"<h2>{title2}</h2>".encode()
     unit = heading * ((1 << 20) // len(heading))  # a real heading, repeated: compresses ~400:1
