@@ -1,7 +1,9 @@
 """The rate stage against a real vLLM-on-CPU server (SmolLM2-135M-Instruct) — protocol and plumbing.
 
 A 135M model has little taste, so these tests check what the platform guarantees: logprob-derived scores in
-range, cache hits on rerun, the request budget, malformed answers never becoming scores, a clear error when the server is down, and resuming after the server is killed mid-run.
+range, cache hits on rerun, the request budget, malformed answers never becoming scores, a clear error when the
+server is down, and resuming after the server is killed mid-run. The injection defence has its own test
+(test_injection_vllm.py).
 """
 
 from __future__ import annotations
@@ -83,8 +85,15 @@ def test_rate_scores_from_logprobs_cache_and_edge_cases(small_store: str, vllm_s
     assert sum(probs.values()) == pytest.approx(1.0)
     assert (Path(small_store) / "_markers" / "rate" / "default" / "ratings.done").is_file()
 
+    # pages with suspicious spans were also rated with them masked (score criteria only, not the domain)
+    rechecked = int((ok["suspicious_spans"] > 0).sum())
+    assert (
+        first.rechecked == rechecked
+        and ok.loc[ok["suspicious_spans"] > 0, "readability__masked"].notna().all()
+    )
+    assert ok.loc[ok["suspicious_spans"] == 0, "readability__masked"].isna().all()
     again = run_rate(config)  # everything comes from the cache: nothing is paid twice
-    assert again.requests == 0 and again.cache_hits == 3 * 13 and again.complete
+    assert again.requests == 0 and again.cache_hits == 3 * 13 + 2 * rechecked and again.complete
     table2 = pq.read_table(again.ratings_url).to_pandas().set_index("url")
     assert table2["educational_value"].equals(table["educational_value"])
 
@@ -98,6 +107,7 @@ def test_request_budget_is_respected_and_rerun_resumes(small_store: str, vllm_se
         "criteria": ("reasoning",),
         **FAST,
         "batch_size": 2,
+        "consistency_check": False,  # one rating per document keeps the request arithmetic simple
     }
     limited = run_rate(RateConfig(**base, max_requests=2))  # type: ignore[arg-type]
     assert limited.requests == 2 and limited.budget_exhausted and not limited.complete
@@ -154,6 +164,7 @@ def test_resume_after_the_server_is_killed_mid_run(
         concurrency=1,
         max_retries=2,
         timeout_s=30,
+        consistency_check=False,  # one cache entry per rated document: kept == rated
     )
     total = 2 * 32
     errors: list[BaseException] = []
