@@ -20,6 +20,22 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TERMINAL = {"success", "failed"}
+# structured-log keys that only locate a record; the rest (event, reason, error, ...) is its text
+_LOG_META = {
+    "event",
+    "level",
+    "timestamp",
+    "logger",
+    "filename",
+    "lineno",
+    "ti_id",
+    "try_number",
+    "map_index",
+    "task_id",
+    "run_id",
+    "dag_id",
+    "sources",
+}
 
 
 def _free_port() -> int:
@@ -129,7 +145,16 @@ class AirflowServices:
 
     # ---- REST API -----------------------------------------------------------------------------------------
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = httpx.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
+        """One REST call; reads are retried on time-outs (a loaded 2-core machine can stall the server)."""
+        attempts = 5 if method == "GET" else 1
+        for attempt in range(attempts):
+            try:
+                resp = httpx.request(method, f"{self.url}/api/v2{path}", timeout=60, **kwargs)
+                break
+            except httpx.TimeoutException:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(5)
         assert resp.status_code < 300, f"{method} {path}: HTTP {resp.status_code} {resp.text[:500]}"
         return resp.json() if resp.content else None
 
@@ -162,13 +187,28 @@ class AirflowServices:
             for t in tis["task_instances"]
         }
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        resp = httpx.get(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            headers={"Accept": "text/plain"},
-            timeout=30,
+    def task_log_records(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1
+    ) -> list[tuple[str, str]]:
+        """The task's log as (level, text) pairs, level lower-case ('info', 'warning', 'error', ...)."""
+        data = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+            headers={"Accept": "application/json"},
         )
-        return resp.text
+        out = []
+        for item in data.get("content", []):
+            if isinstance(item, dict):
+                extra = " ".join(f"{k}={v}" for k, v in item.items() if k not in _LOG_META)
+                text = f"{item.get('event', '')} {extra}".strip()
+                out.append((str(item.get("level", "")).lower(), text))
+            else:
+                out.append(("", str(item)))
+        return out
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        return "\n".join(text for _, text in self.task_log_records(dag_id, run_id, task_id, try_number))
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         deadline = time.time() + timeout

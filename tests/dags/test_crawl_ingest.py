@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from crawlgen import wikitext_articles, write_cc_snapshot
+from crawlgen import readable_articles, write_cc_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_crawl_ingest_dag_ingests_newest_snapshot(airflow_db: str, shared_data: Path, tmp_path: Path) -> None:
-    articles = wikitext_articles(shared_data, limit=12)
+    articles = readable_articles(shared_data, limit=12)
     root = tmp_path / "crawl"
     write_cc_snapshot(root, "CC-MAIN-2026-10", articles[:6], files=2)
     write_cc_snapshot(root, "CC-MAIN-2026-20", articles[6:], files=3)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from crawlgen import wikitext_articles, write_cc_snapshot
+from crawlgen import readable_articles, write_cc_snapshot
 
 REPO = Path(__file__).resolve().parents[3]
 SNAPSHOT = "CC-MAIN-2026-31"
@@ -58,7 +58,7 @@ def _state(store: Path) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def crawl(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("crawl")
-    return write_cc_snapshot(root, SNAPSHOT, wikitext_articles(shared_data, limit=24), files=3)
+    return write_cc_snapshot(root, SNAPSHOT, readable_articles(shared_data, limit=24), files=3)
 
 
 @pytest.fixture(scope="module")

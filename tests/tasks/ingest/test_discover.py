@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from crawlgen import wikitext_articles, write_cc_snapshot
+from crawlgen import readable_articles, write_cc_snapshot
 
 from tasks.ingest import IngestConfig, run_ingest
 from tasks.ingest.discover import InputError, discover
@@ -21,8 +21,8 @@ SNAPSHOT = "CC-MAIN-2026-32"
 @pytest.fixture
 def crawl_root(shared_data: Path, tmp_path: Path) -> Path:
     root = tmp_path / "cc"
-    write_cc_snapshot(root, "CC-MAIN-2026-01", wikitext_articles(shared_data, limit=4), files=1)
-    write_cc_snapshot(root, SNAPSHOT, wikitext_articles(shared_data, limit=12), files=3)
+    write_cc_snapshot(root, "CC-MAIN-2026-01", readable_articles(shared_data, limit=4), files=1)
+    write_cc_snapshot(root, SNAPSHOT, readable_articles(shared_data, limit=12), files=3)
     return root
 
 
@@ -71,7 +71,7 @@ def test_odd_inputs_get_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_changed_file_is_ingested_again_and_downstream_sees_it(shared_data: Path, tmp_path: Path) -> None:
-    articles = wikitext_articles(shared_data, limit=40)
+    articles = readable_articles(shared_data, limit=40)
     snap = write_cc_snapshot(tmp_path / "cc", SNAPSHOT, articles[:6], files=1)
     store = Store(str(tmp_path / "store"))
     target = next(snap.rglob("*.warc.gz"))
