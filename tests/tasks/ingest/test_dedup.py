@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from crawlgen import article_html, wikitext_articles, write_warc
+from crawlgen import article_html, readable_articles, write_warc
 
 from tasks.ingest import IngestConfig, run_ingest
 from tasks.ingest.dedup import components
@@ -30,7 +30,8 @@ def _dedup_rows(store: Path, snapshot: str) -> dict[str, dict[str, object]]:
 
 
 def test_exact_and_fuzzy_duplicates_across_shards_and_snapshots(shared_data: Path, tmp_path: Path) -> None:
-    arts = wikitext_articles(shared_data, limit=8)
+    # article 1 (mostly figures) fails the Gopher alpha-word rule; every page here must pass the filters
+    arts = [a for i, a in enumerate(readable_articles(shared_data, limit=9)) if i != 1]
     title, paras = arts[0]
     near = [paras[0].replace(".", ". Indeed,", 1), *paras[1:]]  # one small edit: a near duplicate
     snap1 = tmp_path / "snap1"
