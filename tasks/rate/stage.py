@@ -7,9 +7,9 @@
 ``_markers/rate/<name>/ratings.done`` written last, only when every document got a final answer
 
 Prompt injection (see :mod:`tasks.rate.untrusted`): a page whose text holds spans that could steer a rater is
-rated a second time with those spans masked (``<criterion>__masked``). When masking lowers a score by more than
-``consistency_tolerance`` × the criterion's range, the page is flagged ``injection_suspected`` and its score is
-the masked one. Flagged pages are counted in ``meta.json`` and the summary, and distillation never trains on them.
+rated a second time with those spans masked (``<criterion>__masked``; the full text's score is
+``<criterion>__full``). Its score is the lower of the two, so no span can raise it; when masking lowers it by more
+than ``consistency_tolerance`` × the criterion's range, the page is flagged ``injection_suspected``. Flagged pages are counted in ``meta.json`` and the summary, and distillation never trains on them.
 
 Resumable: every rating is checkpointed in the cache (:mod:`tasks.rate.cache`) as it arrives, so a rerun after a
 crash, a dead server or an exhausted budget only pays for what is missing.
@@ -368,11 +368,12 @@ def run_rate(config: RateConfig) -> RateResult:
 
 
 def checked_reading(full: _R, masked: _R | None, tolerance: float) -> tuple[_R, bool]:
-    """The consistency check's verdict: (the reading to keep, flagged). A page whose score drops by more than
-    ``tolerance`` when its suspicious spans are masked was steering the rater: keep the masked reading."""
-    if masked is not None and full.value - masked.value > tolerance:
-        return masked, True
-    return full, False
+    """The consistency check: (the reading kept, flagged). The kept reading is the lower of the two, so that a
+    suspicious span can never raise a page's score; the page is flagged when masking lowers its score by more
+    than ``tolerance`` (it was steering the rater)."""
+    if masked is None or masked.value >= full.value:
+        return full, False
+    return masked, full.value - masked.value > tolerance
 
 
 def _assemble(
@@ -383,9 +384,9 @@ def _assemble(
     statuses: dict[tuple[str, str], str],
     tolerance: float,
 ) -> tuple[pa.Table, dict[str, int], dict[str, int], list[bool]]:
-    """The ratings table. A score criterion's value is the full text's score, unless masking the suspicious
-    spans lowers it by more than ``tolerance`` × its range: then the page is flagged and the masked score is
-    kept. A page whose masked variant has no answer yet is not rated yet (status of that attempt)."""
+    """The ratings table. A score criterion's value is the lower of the full text's and the masked text's
+    score; the page is flagged when the masked one is lower by more than ``tolerance`` × the range (see
+    :func:`checked_reading`). A page whose masked variant has no answer yet is not rated yet."""
     cols: dict[str, list[Any]] = {
         "id": sample.column("id").to_pylist(),
         "snapshot": sample.column("snapshot").to_pylist(),
@@ -419,12 +420,14 @@ def _assemble(
         probs: list[str | None] = []
         status: list[str] = []
         masked_values: list[float | None] = []
+        full_values: list[float | None] = []
         lo, hi = c.value_range
         for i, d in enumerate(docs):
             entry = cache.get(d.doc_hash) if d.status == "ok" else None
             masked_key = d.masked_hash if c.kind != "choice" else None
             masked = cache.get(masked_key) if masked_key is not None else None
             masked_values.append(masked.value if masked is not None else None)
+            full_values.append(entry.value if entry is not None else None)
             if entry is not None and masked_key is not None and masked is None:
                 values.append(None)  # the consistency check is still owed
                 labels.append(None)
@@ -452,6 +455,8 @@ def _assemble(
         else:
             cols[c.name] = values
             types[c.name] = pa.float64()
+            cols[f"{c.name}__full"] = full_values
+            types[f"{c.name}__full"] = pa.float64()
             cols[f"{c.name}__masked"] = masked_values
             types[f"{c.name}__masked"] = pa.float64()
         cols[f"{c.name}__status"] = status

@@ -123,7 +123,9 @@ def quote_document(text: str) -> str:
 # a fraction "5/5", "10 out of 10"; answer words and top-mark words in the languages of the crawl.
 _SMALL_NUMBER = r"(?<![0-9A-Za-z.,/%$€£-])(?:10|[0-9])(?:[.,]0)?(?![0-9A-Za-z%$€£]|[.,]\d)"
 _FRACTION = r"\b\d{1,3}\s*(?:/|out of|von|sur|di|de|av|из|分之)\s*\d{1,3}\b"
-_ANSWER_WORDS = r"yes|no|ja|nein|oui|non|sí|si|kyllä|joo|ei|nej|sim|não|tak|nie|da|ne|evet|hayır|да|нет"
+# Answer words: the labels and translations that are not also common words of another language of the crawl
+# (no "ja": Finnish "and"; no "si", "da", "ei", "ne").
+_ANSWER_WORDS = r"yes|no|oui|non|sí|nein|kyllä|nej|sim|não|да|нет"
 _TOP_MARKS = (
     r"highest|maximum|max|top|perfect|full marks|best possible|excellent|"
     r"höchst\w*|maximal\w*|bestnote|volle punktzahl|"
@@ -135,7 +137,7 @@ _RATER_WORDS = (
     r"chatgpt|chatbot|bot|model|assistant|rater|grader|evaluator|annotator|classifier|"
     r"modell|assistent|bewerter\w*|prüfer|"
     r"modèle|assistante?|évaluat\w*|correcteur|"
-    r"tekoäly|malli|arvioija|bedömare|"
+    r"tekoäly|arvioija|bedömare|"
     r"ии|модель|ассистент|оценщик"
 )
 _SCORE_VERBS = (
@@ -144,7 +146,7 @@ _SCORE_VERBS = (
     r"punkt\w*|points?|arvosana|betyg|балл\w*|оцен\w*|ответ\w*"
 )
 # CJK has no word boundaries: these are matched anywhere.
-_CJK_SCORE = r"是|否|对|不是|はい|いいえ|네|아니요|满分|最高|最好|優秀"
+_CJK_SCORE = r"是|否|はい|いいえ|네|아니요|满分|最高|最好|優秀"
 _CJK_RATER = r"人工智能|模型|助手|评分|評分|打分|评估|審查|アシスタント|モデル"
 _CJK_VERB = r"回答|答案|打分|评分|給分|给|分数|点数|評価"
 _SCORE_TOKEN = re.compile(
@@ -157,7 +159,6 @@ _SCORE_VERB = re.compile(rf"(?<!\w)(?:{_SCORE_VERBS})(?!\w)|{_CJK_VERB}", re.IGN
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 _MAX_SPAN_WORDS = 60
 _SHORT_SPAN_WORDS = 12
-MASK = "[…]"
 
 
 @dataclass(frozen=True)
@@ -189,18 +190,19 @@ def _spans(text: str) -> list[Span]:
 
 
 def is_suspicious(span: str) -> bool:
-    """A span that could steer a rater, in any language: it mentions a rater/model, or it is short and holds a
-    score-like token together with a scoring verb, or it is a short line that is little more than a score."""
-    if _RATER_MENTION.search(span) or _RATER_ACRONYM.search(span):
-        return True
-    if not _SCORE_TOKEN.search(span):
-        return False
+    """A span that could steer a rater, in any language: at most ``_MAX_SPAN_WORDS`` long, and a score-like
+    token with a scoring verb, a mention of a rater/model or little else around it (a short line), or a
+    mention of a rater/model with a scoring verb."""
     words = len(span.split()) or 1
     cjk = sum(1 for ch in span if "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
     size = words + cjk // 2
     if size > _MAX_SPAN_WORDS:
         return False
-    return bool(_SCORE_VERB.search(span)) or size <= _SHORT_SPAN_WORDS
+    rater = bool(_RATER_MENTION.search(span) or _RATER_ACRONYM.search(span))
+    verb = bool(_SCORE_VERB.search(span))
+    if _SCORE_TOKEN.search(span):
+        return verb or rater or size <= _SHORT_SPAN_WORDS
+    return rater and verb
 
 
 def suspicious_spans(text: str) -> list[Span]:
@@ -209,12 +211,17 @@ def suspicious_spans(text: str) -> list[Span]:
 
 
 def mask_spans(text: str, spans: list[Span]) -> str:
-    """``text`` with every span replaced by a neutral mark (the rest unchanged)."""
+    """``text`` without the spans; a line that held only spans goes entirely, the rest is unchanged. Nothing is
+    put in their place: a marker would itself be new text for the rater to react to."""
     out = []
     pos = 0
     for s in sorted(spans, key=lambda s: s.start):
         out.append(text[pos : s.start])
-        out.append(MASK)
         pos = s.end
     out.append(text[pos:])
-    return "".join(out)
+    kept = [
+        line.strip() if line != before else line
+        for line, before in zip("".join(out).split("\n"), text.split("\n"), strict=True)
+        if line.strip() or not before.strip()
+    ]
+    return "\n".join(kept)
