@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
+from tasks.ingest.sample_snapshot import EvalPage
 from tasks.storage import Store, list_files, read_json, read_parquet
 
 _WS = re.compile(r"\s+")
@@ -135,3 +137,18 @@ def evaluate_extraction(
 ) -> ExtractionReport:
     evaldata: dict[str, dict[str, Any]] = read_json(evaldata_url)
     return score_texts(evaldata, _texts(Store(store_root), snapshot), half)
+
+
+def evaldata_of(pages: Iterable[EvalPage]) -> dict[str, dict[str, Any]]:
+    """``evaldata.json``'s shape for pages loaded with :func:`tasks.ingest.sample_snapshot.load_eval_pages`."""
+    return {p.url: {"file": p.file, "with": list(p.must), "without": list(p.must_not)} for p in pages}
+
+
+def score_extractor(
+    pages: Sequence[EvalPage], extract: Callable[[bytes], str], half: int | None = None
+) -> ExtractionReport:
+    """Run ``extract`` (page bytes → text) on the pages (of one site half, if given) and score it; no store
+    and no language ID involved: the quick loop for tuning, tests and ``bench/bench_extract.py``."""
+    chosen = [p for p in pages if half is None or site_half(p.url) == half]
+    texts: dict[str, tuple[str, str | None]] = {eval_key(p.url): (extract(p.html), None) for p in chosen}
+    return score_texts(evaldata_of(chosen), texts)

@@ -1,0 +1,127 @@
+"""The precision stage after Resiliparse, on real pages of the trafilatura evaluation set (../shared/data).
+
+The stage was tuned on site half 0 (tasks.ingest.evaluate.site_half); the quality thresholds below are
+asserted on half 1, the held-out half, with the numbers it reaches there (2026-11-29)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
+
+from tasks.ingest.boilerplate import (
+    PrecisionConfig,
+    chrome_selector,
+    clean_blocks,
+    drop_reasons,
+    parse_blocks,
+    render,
+)
+from tasks.ingest.evaluate import _norm, score_extractor
+from tasks.ingest.extract import ExtractConfig, html_to_text
+from tasks.ingest.sample_snapshot import EvalPage, load_eval_pages
+
+QUARRY = ExtractConfig()
+RESILIPARSE = ExtractConfig(boilerplate="resiliparse")
+
+
+@pytest.fixture(scope="module")
+def pages(shared_data: Path) -> dict[str, EvalPage]:
+    return {p.file: p for p in load_eval_pages(shared_data)}
+
+
+# Pages whose boilerplate Resiliparse keeps (must-not snippets of trafilatura's evaluation data, read from
+# evaldata.json at test time) while every must snippet is in its text.
+CASES = [
+    "wsvn.com-crash.html",  # newsletter box
+    "aktion-hummelschutz.de.hummeln.html",  # "war der Artikel nützlich?", share prompt
+    "haitiantimes.com-family.html",  # paywall / subscription appeal
+    "be.ch-impfen.html",  # "Seite teilen", "zurück zur Übersicht"
+]
+
+
+@pytest.mark.parametrize("file", CASES)
+def test_real_boilerplate_lines_go_and_the_article_stays(pages: dict[str, EvalPage], file: str) -> None:
+    page = pages[file]
+    plain = _norm(html_to_text(page.html, None, RESILIPARSE))
+    cleaned = _norm(html_to_text(page.html, None, QUARRY))
+    kept_by_resiliparse = [s for s in page.must_not if _norm(s) in plain]
+    assert len(kept_by_resiliparse) >= 2, "the page no longer shows Resiliparse keeping boilerplate"
+    for snippet in kept_by_resiliparse:
+        assert _norm(snippet) not in cleaned, snippet
+    for snippet in page.must:
+        assert _norm(snippet) in plain and _norm(snippet) in cleaned, snippet
+    assert len(cleaned) > 0.5 * len(plain) or len(cleaned) > 1000
+
+
+def test_drop_reasons_name_the_rule(pages: dict[str, EvalPage]) -> None:
+    page = pages["wsvn.com-crash.html"]
+    markup = extract_plain_text(
+        page.html.decode("utf-8", "replace"),
+        preserve_formatting="minimal_html",
+        links=True,
+        main_content=True,
+    )
+    blocks = parse_blocks(markup)
+    reasons = drop_reasons(blocks, PrecisionConfig())
+    dropped = {b.text.lower(): r for b, r in zip(blocks, reasons, strict=True) if r}
+    newsletter = [r for text, r in dropped.items() if "newsletter" in text]
+    assert newsletter and set(newsletter) <= {"chrome", "tail", "edge"}
+    kept = [b for b, r in zip(blocks, reasons, strict=True) if r is None]
+    assert sum(len(b.text) for b in kept) > 1000
+
+
+def test_link_lists_go_unless_the_page_is_a_listing() -> None:
+    article = "<p>" + "A long sentence of the article body that carries the actual content. " * 4 + "</p>"
+    related = "".join(
+        f'<p><a href="/r{i}">Related story number {i} about something</a></p>' for i in range(3)
+    )
+    blocks = parse_blocks(article + "\n\n" + related.replace("</p>", "</p>\n\n"))
+    text = render(clean_blocks(blocks, PrecisionConfig()))
+    assert "actual content" in text and "Related story" not in text
+    listing = "\n\n".join(f'<h3><a href="/a{i}">Headline {i} of the listing page</a></h3>' for i in range(6))
+    assert render(clean_blocks(parse_blocks(listing), PrecisionConfig())).count("Headline") == 6
+
+
+def test_render_keeps_lists_and_paragraphs() -> None:
+    markup = (
+        "<h2>Title here</h2>\n\n<p>Para one.</p>\n\n<ul>\n  <li>alpha</li>\n  <li><b>beta</b></li>\n</ul>\n"
+        "<ol>\n  <li>first</li>\n  <li>second</li>\n</ol>"
+    )
+    blocks = parse_blocks(markup)
+    assert [b.kind for b in blocks] == ["h2", "p", "li", "li", "li", "li"]
+    assert render(blocks) == "Title here\n\nPara one.\n  • alpha\n  • beta\n  1. first\n  2. second"
+
+
+@pytest.mark.parametrize("file", ["cubadebate.cu-sesiona.html", "elpais.com.ciencia.html"])
+def test_embedded_tweets_are_kept(pages: dict[str, EvalPage], file: str) -> None:
+    html = pages[file].html.decode("utf-8", "replace")
+    tree = HTMLTree.parse(html)
+    assert tree.body is not None
+    tweets = [_norm(n.text)[:40] for n in tree.body.query_selector_all("blockquote.twitter-tweet")]
+    del tree
+    assert tweets
+    plain = _norm(html_to_text(pages[file].html, None, RESILIPARSE))
+    cleaned = _norm(html_to_text(pages[file].html, None, QUARRY))
+    assert not any(t in plain for t in tweets)  # Resiliparse alone drops them
+    assert all(t in cleaned for t in tweets)
+
+
+def test_chrome_selector_finds_class_and_id_tokens() -> None:
+    html = '<div class="post wp-caption alignleft"><p id="related-posts">x</p><span class="byline-x">y</span>'
+    assert chrome_selector(html) == "#related-posts, .byline-x, .wp-caption"
+    assert chrome_selector("<p>related text in the body, not an attribute</p>") is None
+
+
+def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) -> None:
+    ordered = sorted(pages.values(), key=lambda p: p.url)
+    quarry = score_extractor(ordered, lambda b: html_to_text(b, None, QUARRY), half=1)
+    plain = score_extractor(ordered, lambda b: html_to_text(b, None, RESILIPARSE), half=1)
+    assert quarry.found == quarry.pages == 453
+    # Measured 2026-11-29 on the held-out half: Quarry .649 / .940 / .877, Resiliparse .439 / .942 / .749.
+    assert quarry.pass_share >= 0.64
+    assert quarry.must_recall >= 0.935
+    assert quarry.must_not_clean >= 0.87
+    assert plain.must_not_clean < 0.76 and plain.pass_share < 0.45
