@@ -1,0 +1,169 @@
+"""Extraction quality and cost side by side: Quarry (Resiliparse + precision stage), Resiliparse alone, Trafilatura.
+
+    bash bench/setup_peers.sh                 # Trafilatura lives in .venv-bench-datatrove, not in Quarry's lock
+    .venv/bin/python bench/bench_extract.py   # --rounds 3, --cpu N
+
+Input: the trafilatura evaluation pages in ``../shared/data/crawl/html-trafilatura-eval`` (884 with HTML).
+Each extractor runs in its own child process pinned to one CPU, on the same decoded HTML, and times every page
+(CPU time of the call). Quality is trafilatura's own evaluation data (must / must-not snippets), reported for
+each site half (``tasks.ingest.evaluate.site_half``): Quarry's precision stage was tuned on half 0, half 1 is
+held out. "added ms" is the paired per-page difference Quarry − Resiliparse: the cost of the precision stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+from common import (  # noqa: E402
+    DATATROVE_PYTHON,
+    QUARRY_PYTHON,
+    Region,
+    default_shared,
+    emit,
+    machine_line,
+    med,
+    peer_available,
+    peer_env,
+    pick_cpu,
+    run_measured,
+    table,
+)
+
+
+def _child(mode: str, pages_path: str, out: str) -> None:
+    """Quarry-side child: ``html_to_text`` with ``boilerplate=mode`` on every page."""
+    from tasks.ingest.extract import ExtractConfig, html_to_text
+
+    config = ExtractConfig(boilerplate=mode)  # type: ignore[arg-type]
+    with open(pages_path, encoding="utf-8") as fh:
+        pages: dict[str, str] = json.load(fh)
+    payloads = {key: html.encode("utf-8") for key, html in pages.items()}
+    html_to_text(b"<html><body><p>warm up</p></body></html>", "utf-8", config)
+    texts: dict[str, str] = {}
+    cpu_ms: list[float] = []
+    with Region() as region:
+        for key, payload in payloads.items():
+            start = time.process_time()
+            texts[key] = html_to_text(payload, "utf-8", config)
+            cpu_ms.append((time.process_time() - start) * 1000)
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump({"texts": texts, "cpu_ms": cpu_ms}, fh)
+    emit({**region.as_dict(), "pages": len(texts)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--shared-data", default=str(default_shared()))
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="timing rounds (quality is the same each round)"
+    )
+    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin children to (-1: no pinning)")
+    parser.add_argument("--skip-peer", action="store_true", help="Quarry and Resiliparse only")
+    parser.add_argument("--child", choices=("quarry", "resiliparse"), help=argparse.SUPPRESS)
+    parser.add_argument("--pages", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.pages, args.out)
+        return
+
+    from tasks.ingest.charset import decode
+    from tasks.ingest.evaluate import ExtractionReport, eval_key, evaldata_of, score_texts
+    from tasks.ingest.sample_snapshot import load_eval_pages
+
+    pages = load_eval_pages(Path(args.shared_data))
+    evaldata = evaldata_of(pages)
+    cpu = pick_cpu(args.cpu)
+    sides: list[tuple[str, list[str], dict[str, str]]] = [
+        ("quarry", [str(QUARRY_PYTHON), __file__, "--child", "quarry"], {}),
+        ("resiliparse", [str(QUARRY_PYTHON), __file__, "--child", "resiliparse"], {}),
+    ]
+    ok, why = peer_available()
+    if args.skip_peer or not ok:
+        if not args.skip_peer:
+            print(f"trafilatura skipped: {why}", file=sys.stderr)
+    else:
+        script = str(BENCH / "peers" / "trafilatura_extract.py")
+        sides.append(("trafilatura", [str(DATATROVE_PYTHON), script], peer_env()))
+
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in sides}
+    with tempfile.TemporaryDirectory(prefix="quarry-bench-extract-") as tmp:
+        pages_path = Path(tmp) / "pages.json"
+        pages_path.write_text(
+            json.dumps({eval_key(p.url): decode(p.html, None)[0] for p in pages}), encoding="utf-8"
+        )
+        for _ in range(args.rounds):
+            for name, cmd, env in sides:
+                out = Path(tmp) / f"{name}.json"
+                run_measured(name, [*cmd, "--pages", str(pages_path), "--out", str(out)], cpu=cpu, env=env)
+                results[name].append(json.loads(out.read_text(encoding="utf-8")))
+
+    print(machine_line())
+    print(f"input: {len(pages)} trafilatura evaluation pages; {args.rounds} round(s); pinned to CPU {cpu}\n")
+    keys = [eval_key(p.url) for p in pages]
+    per_page = {name: _median_per_page(runs, len(keys)) for name, runs in results.items()}
+    rows: list[list[Any]] = []
+    for name, runs in results.items():
+        texts = {k: (t, None) for k, t in runs[0]["texts"].items()}
+        reports: list[ExtractionReport] = [score_texts(evaldata, texts, half=h) for h in (0, 1)]
+        reports.append(score_texts(evaldata, texts))
+        for label, rep in zip(("0 (tuning)", "1 (held out)", "all"), reports, strict=True):
+            rows.append(
+                [
+                    name,
+                    label,
+                    rep.found,
+                    f"{rep.pass_share:.3f}",
+                    f"{rep.must_recall:.3f}",
+                    f"{rep.must_not_clean:.3f}",
+                    med(per_page[name]),
+                    sum(per_page[name]) / len(per_page[name]),
+                ]
+            )
+    print(
+        table(
+            "Extraction quality (trafilatura evaldata) and CPU ms per page, one core",
+            [
+                "extractor",
+                "site half",
+                "pages",
+                "pass_share",
+                "must_recall",
+                "must_not_clean",
+                "median ms",
+                "mean ms",
+            ],
+            rows,
+        )
+    )
+    if "quarry" in per_page and "resiliparse" in per_page:
+        added = [q - r for q, r in zip(per_page["quarry"], per_page["resiliparse"], strict=True)]
+        print(
+            f"\nprecision stage, paired per page (quarry - resiliparse): median {med(added):.2f} ms, "
+            f"mean {sum(added) / len(added):.2f} ms"
+        )
+    if "trafilatura" in per_page and "quarry" in per_page:
+        print(
+            f"trafilatura / quarry median CPU per page: {med(per_page['trafilatura']) / med(per_page['quarry']):.1f}x"
+        )
+
+
+def _median_per_page(runs: list[dict[str, Any]], n: int) -> list[float]:
+    """Per page, the median of its CPU ms over rounds (a round's outlier from a busy machine drops out)."""
+    return [med([float(run["cpu_ms"][i]) for run in runs]) for i in range(n)]
+
+
+if __name__ == "__main__":
+    main()
