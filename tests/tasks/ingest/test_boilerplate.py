@@ -36,7 +36,7 @@ def pages(shared_data: Path) -> dict[str, EvalPage]:
 # evaldata.json at test time) while every must snippet is in its text.
 CASES = [
     "wsvn.com-crash.html",  # newsletter box
-    "aktion-hummelschutz.de.hummeln.html",  # "war der Artikel nützlich?", share prompt
+    "bewusster-leben.de.hope.html",  # share prompt, "weitere Beiträge" teasers
     "haitiantimes.com-family.html",  # paywall / subscription appeal
     "be.ch-impfen.html",  # "Seite teilen", "zurück zur Übersicht"
 ]
@@ -120,7 +120,7 @@ def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) 
     quarry = score_extractor(ordered, lambda b: html_to_text(b, None, QUARRY), half=1)
     plain = score_extractor(ordered, lambda b: html_to_text(b, None, RESILIPARSE), half=1)
     assert quarry.found == quarry.pages == 453
-    # Measured 2026-11-29 on the held-out half: Quarry .649 / .940 / .877, Resiliparse .439 / .942 / .749.
+    # Measured 2026-11-29 on the held-out half: Quarry .645 / .941 / .876, Resiliparse .439 / .942 / .749.
     assert quarry.pass_share >= 0.64
     assert quarry.must_recall >= 0.935
     assert quarry.must_not_clean >= 0.87
