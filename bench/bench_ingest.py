@@ -67,7 +67,7 @@ def quarry_child(input_root: str, store: str) -> None:
         store=store,
         snapshot=SNAPSHOT,
         workers=0,  # in this process: one core, no Dask
-        filters=FilterConfig(languages=LANGUAGES, min_language_score=MIN_LANGUAGE_SCORE),
+        filters=FilterConfig(recipe="fineweb"),  # English, lid.176 score > 0.65, as the peer
     )
     with Region() as region:
         result = run_ingest(config, dedup=False)

@@ -168,7 +168,9 @@ def count_sentences(line: str) -> int:
 
     A sentence ends at a token that is one of the sentencizer's punctuation marks; the next one starts at the
     first later token that is neither punctuation nor such a mark. Whitespace runs other than a single space are
-    tokens of their own in spaCy (and not punctuation), so they can start a sentence too.
+    tokens of their own in spaCy (and not punctuation), so they can start a sentence too. Only chunks holding a
+    sentence mark need splitting into tokens: any other chunk starts a sentence after a mark as soon as it holds
+    a character that is not punctuation.
     """
     if not line:
         return 0
@@ -177,14 +179,27 @@ def count_sentences(line: str) -> int:
         return 1  # no sentence mark, or only punctuation from the first one to the end: one sentence
     count = 1
     seen_period = False
-    for token in _tokens_with_whitespace(line):
-        in_punct_chars = token in SENTENCIZER_PUNCT_CHARS
-        if seen_period and not in_punct_chars and not _is_punct(token):
-            count += 1
+    for match in _SPACED_CHUNK.finditer(line):
+        space, chunk = match.group(1), match.group(2)
+        if seen_period and space and space != " " and match.start() > 0:
+            count += 1  # a whitespace token
             seen_period = False
-        elif in_punct_chars:
-            seen_period = True
+        if _SENTENCE_END.search(chunk) is None:
+            if seen_period and (chunk.isalnum() or not _is_punct(chunk)):
+                count += 1
+                seen_period = False
+            continue
+        for token in _tokenize_chunk(chunk):
+            in_punct_chars = token in SENTENCIZER_PUNCT_CHARS
+            if seen_period and not in_punct_chars and not _is_punct(token):
+                count += 1
+                seen_period = False
+            elif in_punct_chars:
+                seen_period = True
     return count
+
+
+_SPACED_CHUNK = re.compile(r"(\s*)(\S+)")
 
 
 _WHITESPACE_RUN = re.compile(r"\s+")
