@@ -178,3 +178,47 @@ def test_filter_config_is_validated() -> None:
     # no rule at all, the language rule included: every document is kept
     assert FilterConfig(enabled=()).language_filter().check_language("xx", 0.0) is None
     assert isinstance(FilterConfig(enabled=("c4",), recipe="fineweb").pipeline(), FilterPipeline)
+
+
+def test_ingest_names_its_recipe_and_stores_c4_lines_as_a_new_version(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+    from crawlgen import article_html, readable_articles, write_warc
+
+    from tasks.ingest import IngestConfig, run_ingest
+
+    title, paras = readable_articles(shared_data, limit=1)[0]
+    with_script_line = [*paras, "Please enable JavaScript to view the comments powered by our widget."]
+    write_warc(
+        tmp_path / "in" / "a.warc.gz",
+        [
+            ("https://a.example/js", article_html(title, with_script_line)),
+            ("https://b.example/plain", article_html(title, paras[:-1])),
+        ],
+    )
+    store = tmp_path / "store"
+    config = IngestConfig(
+        input=str(tmp_path / "in"), store=str(store), workers=0, filters=FilterConfig(recipe="fineweb")
+    )
+    result = run_ingest(config, dedup=False)
+    assert result.summary()["recipe"] == "fineweb"
+    docs = {
+        r["id"]: r for f in (store / "documents").rglob("*.parquet") for r in pq.read_table(f).to_pylist()
+    }
+    versions = [
+        r for f in (store / "attributes" / "c4_text").rglob("*.parquet") for r in pq.read_table(f).to_pylist()
+    ]
+    assert len(docs) == 2 and {v["id"] for v in versions} == set(docs)
+    by_url = {docs[v["id"]]["url"]: (docs[v["id"]]["text"], v["text"]) for v in versions}
+    original, rewritten = by_url["https://a.example/js"]
+    assert "JavaScript" in original  # the document keeps its text
+    assert (
+        rewritten is not None
+        and "JavaScript" not in rewritten
+        and rewritten in original.replace("\n\n", "\n")
+    )
+    assert (
+        by_url["https://b.example/plain"][1] is None
+        or "JavaScript" not in by_url["https://b.example/plain"][1]
+    )
