@@ -245,7 +245,7 @@ def mark_chrome_elements(tree: HTMLTree, html: str, max_share: float) -> int:
 
 def protect_embeds(tree: HTMLTree, html: str) -> int:
     """Relabel embedded tweets / posts so Resiliparse's social-widget filter keeps them; returns how many."""
-    if tree.body is None or not any(marker in html for marker in _EMBED_MARKERS):
+    if tree.body is None or "<blockquote" not in html or not any(marker in html for marker in _EMBED_MARKERS):
         return 0
     found = tree.body.query_selector_all(_EMBED_SELECTOR)
     for node in found:
@@ -284,7 +284,7 @@ def parse_blocks(markup: str) -> list[Block]:
             text = _strip(line)
         else:
             links = 0
-            text = htmllib.unescape(line)
+            text = htmllib.unescape(line) if "&" in line else line
         text = text.strip() if kind != "pre" else text.rstrip()
         if text:
             blocks.append(Block(kind, text, links, depth, bool(ordered and ordered[-1])))
@@ -292,7 +292,8 @@ def parse_blocks(markup: str) -> list[Block]:
 
 
 def _strip(markup: str) -> str:
-    return htmllib.unescape(_TAG.sub("", markup))
+    text = _TAG.sub("", markup)
+    return htmllib.unescape(text) if "&" in text else text
 
 
 def clean_blocks(blocks: list[Block], config: PrecisionConfig) -> list[Block]:
