@@ -95,9 +95,8 @@ class RateConfig:
     max_retries: int = 4
     max_requests: int | None = None
     consistency_check: bool = True
-    consistency_tolerance: float = (
-        0.1  # a fraction of the criterion's value range (0.5 on 0-5, 0.1 on P(yes))
-    )
+    # Flag when masking lowers a score by more than this fraction of its range (0.75 on 0-5, 0.15 on P(yes)).
+    consistency_tolerance: float = 0.15
 
     def __post_init__(self) -> None:
         validate_name(self.name, "ratings name")
