@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 
 from resiliparse.extract.html2text import extract_plain_text
-from resiliparse.parse.html import HTMLTree
+from resiliparse.parse.html import CSSParserException, HTMLTree
 
 # Class / id substrings measured on the tuning half: each removes more must-not than must snippets there
 # ("author", "share", "widget", "teaser", "tags" and "social" do not: they also name article wrappers).
@@ -231,7 +231,10 @@ def mark_chrome_elements(tree: HTMLTree, html: str, max_share: float) -> int:
     selector = chrome_selector(html)
     if body is None or selector is None:
         return 0
-    found = body.query_selector_all(selector)
+    try:
+        found = body.query_selector_all(selector)
+    except CSSParserException:  # a class name lexbor will not parse: no hints for this page
+        return 0
     if not len(found):
         return 0
     limit = max_share * len(body.text or "")
