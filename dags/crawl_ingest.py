@@ -35,8 +35,19 @@ from quarry_common.errors import task_outcome
         "snapshot": Param("", type="string", description="snapshot id; empty infers it from the path"),
         "store": Param("", type="string", description="store root; empty: $QUARRY_STORE or ./quarry-data"),
         "batch_size": Param(4, type="integer", minimum=1, description="files per mapped task"),
-        "languages": Param([], type="array", description="ISO codes to keep; empty keeps all"),
-        "min_language_score": Param(0.0, type="number", minimum=0, maximum=1),
+        "recipe": Param(
+            "fineweb2",
+            enum=["fineweb2", "fineweb"],
+            description="filtering recipe (tasks/ingest/recipes): fineweb2 (multilingual), fineweb (English)",
+        ),
+        "languages": Param([], type="array", description="ISO codes to keep; empty: the recipe's"),
+        "min_language_score": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            maximum=1,
+            description="one language-score threshold for all languages; empty: the recipe's per language",
+        ),
     },
     doc_md=__doc__,
 )

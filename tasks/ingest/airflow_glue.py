@@ -22,7 +22,11 @@ def config_from_params(params: dict[str, Any], default_store: str) -> IngestConf
     source = params.get("input") or os.environ.get("QUARRY_CRAWL_ROOT", "")
     if not source:
         raise NotConfigured("no crawl input configured: set the 'input' Param or $QUARRY_CRAWL_ROOT")
-    filters: dict[str, Any] = {"min_language_score": float(params.get("min_language_score") or 0.0)}
+    filters: dict[str, Any] = {}
+    if params.get("recipe"):
+        filters["recipe"] = str(params["recipe"])
+    if params.get("min_language_score") is not None:  # None: the recipe's own language thresholds
+        filters["min_language_score"] = float(params["min_language_score"])
     if params.get("languages"):
         filters["languages"] = tuple(params["languages"])
     return IngestConfig(
