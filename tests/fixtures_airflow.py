@@ -210,6 +210,21 @@ class AirflowServices:
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         return "\n".join(text for _, text in self.task_log_records(dag_id, run_id, task_id, try_number))
 
+    def failure_report(self, dag_id: str, run_id: str) -> str:
+        """Task states and, for each failed task, the warning/error lines of its last try."""
+        states = self.task_states(dag_id, run_id)
+        lines = [f"{dag_id} {run_id}: {states}"]
+        tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        for ti in tis["task_instances"]:
+            if ti["state"] != "failed" or ti["map_index"] >= 0:
+                continue
+            records = self.task_log_records(dag_id, run_id, ti["task_id"], max(1, int(ti["try_number"])))
+            bad = [
+                f"  {lvl}: {text[:1500]}" for lvl, text in records if lvl in ("warning", "error", "critical")
+            ]
+            lines += [f"{ti['task_id']} (try {ti['try_number']}):", *bad[-15:]]
+        return "\n".join(lines)
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         deadline = time.time() + timeout
         state = None

@@ -25,6 +25,7 @@ DAG_IDS = [
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(2700)  # the slowest test: two DAG runs and a rating bootstrap on a 2-core machine
 def test_ingest_and_nightly_under_the_real_scheduler(
     airflow_services: AirflowServices,
     vllm_server,  # type: ignore[no-untyped-def]
@@ -57,7 +58,7 @@ def test_ingest_and_nightly_under_the_real_scheduler(
     for dag_id in ("crawl_ingest", "score_corpus", "nightly_mixture"):
         af.unpause(dag_id)
     run_id = af.trigger("crawl_ingest", {"input": str(crawl)})
-    assert af.wait_for_run("crawl_ingest", run_id, timeout=600) == "success", af.task_states(
+    assert af.wait_for_run("crawl_ingest", run_id, timeout=600) == "success", af.failure_report(
         "crawl_ingest", run_id
     )
     deadline = time.time() + 120
@@ -96,8 +97,7 @@ def test_ingest_and_nightly_under_the_real_scheduler(
     }
     nightly = af.trigger("nightly_mixture", conf)
     state = af.wait_for_run("nightly_mixture", nightly, timeout=1500)
-    states = af.task_states("nightly_mixture", nightly)
-    assert state == "success", (states, af.task_log("nightly_mixture", nightly, "ingest"))
+    assert state == "success", af.failure_report("nightly_mixture", nightly)
     ingest_log = af.task_log("nightly_mixture", nightly, "ingest")
     assert "Nanny failed" not in ingest_log and "SQLAlchemy" not in ingest_log
     records = af.task_log_records("nightly_mixture", nightly, "score")
