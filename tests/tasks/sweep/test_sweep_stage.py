@@ -36,6 +36,7 @@ from tasks.sweep import (
     run_sweep,
     train_group,
 )
+from tasks.sweep.gate import gate_sweep
 from tasks.sweep.targets import TargetSpec, default_targets
 
 
@@ -65,7 +66,7 @@ def main_sweep(corpus: CorpusInfo, shared_data: Path) -> tuple[SweepConfig, Swee
         model=ProxyModelConfig.preset("tiny"),
         train=TrainConfig(lr=3e-3, batch_size=16, eval_tokens=8192, threads=1),
         heldout_documents=60,
-        validation_seeds=2,
+        validation_seeds=3,
         cluster=ClusterConfig(n_workers=0),
     )
     start = time.process_time()
@@ -109,7 +110,7 @@ def test_chosen_mixture_beats_uniform_sampling(main_sweep: tuple[SweepConfig, Sw
     mixes = report["mixtures"]
     assert set(mixes) == {"chosen", "uniform", "topk", "best_observed"}
     chosen, uniform = mixes["chosen"], mixes["uniform"]
-    assert chosen["n_proxies"] == uniform["n_proxies"] == 2
+    assert chosen["n_proxies"] == uniform["n_proxies"] == 3
     assert chosen["objective_loss"] < uniform["objective_loss"] - 0.02
     assert chosen["vs_reference"]["objective"] < 0
     # the quality-illusion report: per-decile held-out loss for every mixture
@@ -127,6 +128,33 @@ def test_chosen_mixture_beats_uniform_sampling(main_sweep: tuple[SweepConfig, Sw
     assert chosen_json["spec"]["kind"] == "quadmix" and len(chosen_json["spec"]["domains"]) == 5
     latest = json.loads((Path(config.store) / "sweeps" / "latest.json").read_text())
     assert latest["sweep_id"] == "ci-quadmix"
+
+
+def test_validation_uses_fresh_seeds_and_feeds_the_gate(
+    main_sweep: tuple[SweepConfig, SweepResult, float],
+) -> None:
+    config, result, _ = main_sweep
+    root = Path(result.root)
+    plan_seeds = {r["seed"] for r in json.loads((root / "plan.json").read_text())["runs"]}
+    validation = json.loads((root / "validation" / "runs.json").read_text())
+    seeds = validation["seeds"]
+    assert len(seeds) == 3 and not set(seeds) & (plan_seeds | {config.seed})  # runs the fit never saw
+    for arm in ("chosen", "uniform", "topk", "best_observed"):
+        runs = [r for r in validation["runs"] if r["mixture"] == arm]
+        assert sorted(r["seed"] for r in runs) == sorted(seeds)
+        assert all(r["status"] == "completed" and r["objective"] > 0 for r in runs)
+    report = json.loads((root / "report.json").read_text())
+    gate = gate_sweep(config.store, config.sweep_id)
+    for arm, stats in gate.arms.items():
+        over_seeds = report["mixtures"][arm]["objective_over_seeds"]
+        assert over_seeds["seeds"] == stats.n == 3
+        assert over_seeds["mean"] == pytest.approx(report["mixtures"][arm]["objective_loss"])
+        assert over_seeds["interval95"][0] < over_seeds["mean"] < over_seeds["interval95"][1]
+    assert gate.spearman == pytest.approx(result.spearman) and gate.best_baseline in ("uniform", "topk")
+    print(f"CI sweep gate: {gate.sentence()}")
+    assert gate.verdict == (
+        "passed" if gate.margin is not None and gate.margin > (gate.spread or 0) else "failed"
+    )
 
 
 def test_mix_stage_applies_the_chosen_parameters(main_sweep: tuple[SweepConfig, SweepResult, float]) -> None:
