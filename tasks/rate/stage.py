@@ -85,7 +85,9 @@ class RateConfig:
     api: Literal["completions", "chat"] = "completions"
     batch_size: int = 8
     concurrency: int = 4
-    timeout_s: float = 120.0
+    # a batch of 8 prompts queued behind 3 others on a 2-core vLLM-on-CPU server can take minutes; a time-out
+    # resends the whole batch, so a short one makes a slow server slower (GPU deployments answer in seconds)
+    timeout_s: float = 600.0
     max_retries: int = 4
     max_requests: int | None = None
     consistency_check: bool = True
