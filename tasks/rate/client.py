@@ -39,6 +39,10 @@ class RaterUnavailable(ConnectionError):
     """The rater server cannot be reached (at start) or stopped answering (mid-run)."""
 
 
+class RaterStalled(RaterUnavailable):
+    """The server answered at start, then stopped answering mid-run: transient; a rerun resumes from the cache."""
+
+
 class RaterError(RuntimeError):
     """The server rejected the requests in a way retrying cannot fix (unknown model, bad parameters)."""
 
@@ -204,7 +208,7 @@ class RaterClient:
         if self._fatal:
             raise RaterError(self._fatal)
         if self._dead:
-            raise RaterUnavailable(self._dead)
+            raise RaterStalled(self._dead)
         return self.stats
 
     def _budget_left(self) -> bool:
