@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.quarry-installed
 
-.PHONY: setup demo test airflow lint typecheck check bench clean
+.PHONY: setup demo test test-heavy airflow lint typecheck check bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ airflow: setup
 
 test: setup
 	bash infra/run_tests.sh
+
+# the tests too slow for CI on 2 cores (the real-vLLM prompt-injection corpus)
+test-heavy: setup
+	PATH="$$PWD/$(BIN):$$PATH" QUARRY_PROGRESS=0 $(BIN)/python -m pytest -q -p no:cacheprovider -m heavy
 
 lint:
 	$(BIN)/ruff check tasks dags plugins tests bench infra

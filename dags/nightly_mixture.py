@@ -23,7 +23,7 @@ from quarry_common.assets import PUBLISHED_MIXTURE, SCORES, SWEEP
 from quarry_common.errors import task_outcome
 
 PIPELINE_PARAMS = (
-    "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "model_version",
+    "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "rate_max_doc_tokens", "model_version",
     "sweep_id", "n_proxies", "proxy_token_budget", "search_size", "proxy_model", "mixture", "publish_to",
     "bootstrap", "dry_run", "domains", "clusters", "min_spearman", "force_latest",
 )  # fmt: skip
@@ -73,7 +73,10 @@ def _config() -> Any:
         "rater_url": Param(
             "", type="string", description="OpenAI-compatible vLLM URL for bootstrapping raters"
         ),
-        "rate_sample_size": Param(60, type="integer", minimum=10),
+        "rate_sample_size": Param(24, type="integer", minimum=10),
+        "rate_max_doc_tokens": Param(
+            256, type="integer", minimum=16, description="tokens of each page the bootstrap rater reads"
+        ),
         "model_version": Param("", type="string", description="rater model version; empty: latest"),
         "sweep_id": Param("", type="string", description="sweep whose parameters to use; empty: latest"),
         "n_proxies": Param(24, type="integer", minimum=10),

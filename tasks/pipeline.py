@@ -45,7 +45,10 @@ class PipelineConfig(BaseModel):
     rater_url: str = Field(
         default_factory=lambda: os.environ.get("QUARRY_RATER_URL", "http://127.0.0.1:8000/v1")
     )
-    rate_sample_size: int = Field(60, ge=10)
+    rate_sample_size: int = Field(24, ge=10)
+    # the bootstrap rater reads the start and end of each page, up to this many tokens: a 2-core vLLM-on-CPU
+    # server prefills ~200 tokens/s, so whole pages would make the demo's rating take most of an hour
+    rate_max_doc_tokens: int = Field(256, ge=16)
     model_version: str | None = None  # None: the latest distilled version (bootstrapped if none)
     # sweep
     sweep_id: str | None = None  # None: the latest finished sweep (bootstrapped if none)
@@ -132,7 +135,12 @@ def step_models(config: PipelineConfig) -> dict[str, Any]:
     from tasks.rate import RateConfig, run_rate
 
     rated = run_rate(
-        RateConfig(store=config.store, server_url=config.rater_url, sample_size=config.rate_sample_size)
+        RateConfig(
+            store=config.store,
+            server_url=config.rater_url,
+            sample_size=config.rate_sample_size,
+            max_doc_tokens=config.rate_max_doc_tokens,
+        )
     )
     if not rated.complete:
         raise RuntimeError(

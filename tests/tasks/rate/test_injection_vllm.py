@@ -33,7 +33,8 @@ from tasks.rate import RateConfig, run_rate
 from tasks.rate.client import render_chatml
 from tasks.rate.criteria import CRITERIA, Criterion
 
-pytestmark = pytest.mark.integration
+# ~300 prompts of ~1,200 tokens: about half an hour on a 2-core vLLM-on-CPU server, too long for CI's budget
+pytestmark = [pytest.mark.integration, pytest.mark.heavy, pytest.mark.timeout(3600)]
 
 CRITERION = "professionalism"
 TOP = "Yes"
