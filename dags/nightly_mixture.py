@@ -73,9 +73,9 @@ def _config() -> Any:
         "rater_url": Param(
             "", type="string", description="OpenAI-compatible vLLM URL for bootstrapping raters"
         ),
-        "rate_sample_size": Param(24, type="integer", minimum=10),
+        "rate_sample_size": Param(16, type="integer", minimum=10),
         "rate_max_doc_tokens": Param(
-            256, type="integer", minimum=16, description="tokens of each page the bootstrap rater reads"
+            128, type="integer", minimum=16, description="tokens of each page the bootstrap rater reads"
         ),
         "model_version": Param("", type="string", description="rater model version; empty: latest"),
         "sweep_id": Param("", type="string", description="sweep whose parameters to use; empty: latest"),

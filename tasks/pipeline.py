@@ -45,10 +45,10 @@ class PipelineConfig(BaseModel):
     rater_url: str = Field(
         default_factory=lambda: os.environ.get("QUARRY_RATER_URL", "http://127.0.0.1:8000/v1")
     )
-    rate_sample_size: int = Field(24, ge=10)
+    rate_sample_size: int = Field(16, ge=10)
     # the bootstrap rater reads the start and end of each page, up to this many tokens: a 2-core vLLM-on-CPU
-    # server prefills ~200 tokens/s, so whole pages would make the demo's rating take most of an hour
-    rate_max_doc_tokens: int = Field(256, ge=16)
+    # server prefills ~100-200 tokens/s, so whole pages would make the demo's rating take most of an hour
+    rate_max_doc_tokens: int = Field(128, ge=16)
     model_version: str | None = None  # None: the latest distilled version (bootstrapped if none)
     # sweep
     sweep_id: str | None = None  # None: the latest finished sweep (bootstrapped if none)
