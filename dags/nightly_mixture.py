@@ -21,6 +21,7 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 from quarry_common.assets import PUBLISHED_MIXTURE, SCORES, SWEEP
 from quarry_common.errors import task_outcome
+from quarry_common.gate import gate_params
 
 PIPELINE_PARAMS = (
     "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "rate_max_doc_tokens", "model_version",
@@ -93,17 +94,7 @@ def _config() -> Any:
         "clusters": Param(8, type="integer", minimum=2, description="k of the embedding clusters"),
         "bootstrap": Param(True, type="boolean", description="build missing rater models / sweep"),
         "dry_run": Param(False, type="boolean", description="plan the publication, write nothing"),
-        # release gate (tasks/sweep/gate.py)
-        "min_spearman": Param(
-            0.5,
-            type="number",
-            minimum=-1,
-            maximum=1,
-            description="held-out Spearman the sweep needs before its mixture may become latest",
-        ),
-        "force_latest": Param(
-            False, type="boolean", description="move latest even when the mixture fails validation"
-        ),
+        **gate_params(),
     },
     doc_md=__doc__,
 )

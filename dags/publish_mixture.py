@@ -16,6 +16,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from quarry_common.assets import PUBLISHED_MIXTURE
 from quarry_common.config import default_store
+from quarry_common.gate import gate_params
 
 
 @dag(
@@ -38,17 +39,7 @@ from quarry_common.config import default_store
         ),
         "dry_run": Param(False, type="boolean", description="build and describe the version, write nothing"),
         "report": Param(True, type="boolean", description="render report.html into the version"),
-        # release gate (tasks/sweep/gate.py): a failing mixture is published as v<N>, latest stays
-        "min_spearman": Param(
-            0.5,
-            type="number",
-            minimum=-1,
-            maximum=1,
-            description="held-out Spearman the mixture's sweep needs before it may become latest",
-        ),
-        "force_latest": Param(
-            False, type="boolean", description="move latest even when the mixture fails validation"
-        ),
+        **gate_params(),
     },
     doc_md=__doc__,
 )
