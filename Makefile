@@ -31,7 +31,7 @@ airflow: setup
 test: setup
 	bash infra/run_tests.sh
 
-# the tests too slow for CI on 2 cores (the real-vLLM prompt-injection corpus)
+# the tests too slow for CI on 2 cores (the real-vLLM prompt-injection corpus, the real-scheduler nightly run)
 test-heavy: setup
 	PATH="$$PWD/$(BIN):$$PATH" QUARRY_PROGRESS=0 $(BIN)/python -m pytest -q -p no:cacheprovider -m heavy
 

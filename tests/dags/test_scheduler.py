@@ -25,6 +25,7 @@ DAG_IDS = [
 
 
 @pytest.mark.integration
+@pytest.mark.heavy  # ~20 min on 2 cores (a CPU rater bootstrap inside); not yet seen passing end to end: make test-heavy
 @pytest.mark.timeout(2700)  # the slowest test: two DAG runs and a rating bootstrap on a 2-core machine
 def test_ingest_and_nightly_under_the_real_scheduler(
     airflow_services: AirflowServices,
