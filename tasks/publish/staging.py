@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from tasks.publish.manifest import SHARDS_DIR, ShardEntry
 from tasks.publish.objectstore import sha256_file
+from tasks.storage.fs import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def process_start(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (Linux ``/proc``); 0 without ``/proc``; None if
     there is no such process."""
     if not os.path.isdir("/proc/self"):
-        return 0 if _pid_alive(pid) else None
+        return 0 if pid_alive(pid) else None
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read().decode(errors="replace")
@@ -62,16 +63,6 @@ def process_start(pid: int) -> int | None:
         return int(fields[19])  # field 22 of stat(5), counted from field 3
     except (IndexError, ValueError):
         return 0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 @dataclass(frozen=True)

@@ -145,9 +145,11 @@ def _writer_alive(name: str) -> bool | None:
     parts = name[len(TEMP_PREFIX) :].split("-", 3)
     if len(parts) < 4 or parts[0] != _host_tag() or not parts[1].isdigit():
         return None
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return True
+    return pid_alive(int(parts[1]))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (another user's live process counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
