@@ -1,0 +1,75 @@
+"""Precision stage after Resiliparse: drops the boilerplate lines its main-content heuristics keep.
+
+Resiliparse (``main_content=True``) already removes navigation, headers, footers, sidebars and comment sections
+by tag, ARIA role and class name. What it keeps and this stage removes, block by block (one block = one line
+of its ``minimal_html`` output, so each block knows whether it is a heading and how much of it is link text):
+
+* **link-heavy blocks**: a non-heading block whose text is mostly link text (``max_link_density``): "read
+  also" teasers, tag lists, breadcrumbs, category and login lines. Listing pages (most of the page's text is
+  linked headlines) are detected and keep their headlines.
+* **chrome patterns** (:data:`CHROME`): cookie and consent notices, newsletter and subscription boxes, donation
+  appeals, share prompts, copyright lines, photo credits, "posted in / tags" lines, sources, author boxes, in
+  the languages of the evaluation set (en, de, fr, es, it, pl, pt, nl); only blocks shorter than
+  ``max_chrome_chars`` are matched, so an article that mentions cookies stays.
+* **date-only and separator-only lines**.
+* **the tail after an end-of-article marker** (:data:`END_MARKER`): a short heading-like block such as
+  "Related articles", "Lesen Sie auch", "Über den Autor", "Kommentare" in the second half of the text ends
+  the article; it and everything after it are dropped.
+* **repeated short lines** within the page (gallery captions, photo credits, "share" rows) beyond their first
+  occurrence.
+
+Embedded tweets and quotes (``blockquote.twitter-tweet``, ``instagram-media``, ``tiktok-embed``) are relabelled
+before extraction so Resiliparse's social-widget class filter does not drop them (:func:`protect_embeds`).
+
+The stage works on one page at a time and is deterministic; see ``bench/bench_extract.py`` for its quality on
+the trafilatura evaluation pages (split by site) and its cost per page.
+"""
+
+from __future__ import annotations
+
+from resiliparse.parse.html import HTMLTree
+
+from tasks.ingest.boilerplate.blocks import Block, parse_blocks, render
+from tasks.ingest.boilerplate.dom import chrome_selector, extract_markup, mark_chrome_elements, protect_embeds
+from tasks.ingest.boilerplate.patterns import CHROME, END_MARKER, WEAK_CHROME
+from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_reasons
+
+__all__ = [
+    "CHROME",
+    "END_MARKER",
+    "WEAK_CHROME",
+    "Block",
+    "PrecisionConfig",
+    "chrome_selector",
+    "clean_blocks",
+    "drop_reasons",
+    "extract_text",
+    "mark_chrome_elements",
+    "parse_blocks",
+    "protect_embeds",
+    "render",
+]
+
+
+def extract_text(html: str, config: PrecisionConfig, main_content: bool = True) -> str:
+    """Main text of one page: Resiliparse's main-content extract, then the precision rules.
+
+    When the main-content extract is tiny (under ``fallback_min_chars`` and under ``fallback_max_ratio`` of
+    the whole page's text) Resiliparse has dropped the article itself (pages without article markup), so the
+    whole page is extracted instead and the precision rules alone remove its chrome."""
+    tree = HTMLTree.parse(html)
+    try:
+        protect_embeds(tree, html)
+        if config.class_hints:
+            mark_chrome_elements(tree, html, config.class_hint_max_share)
+        markup = extract_markup(tree, main_content=main_content)
+        if main_content and len(markup) < config.fallback_min_chars * 2:
+            main_chars = sum(len(b.text) for b in parse_blocks(markup))
+            if main_chars < config.fallback_min_chars:
+                whole = extract_markup(tree, main_content=False)
+                if main_chars < config.fallback_max_ratio * len(whole):
+                    markup = whole
+    finally:
+        # The tree must not outlive this call (it cannot be freed on another thread).
+        del tree
+    return render(clean_blocks(parse_blocks(markup), config))

@@ -1,0 +1,125 @@
+"""The block rules: which lines of the main-content extract are boilerplate, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tasks.ingest.boilerplate.blocks import Block
+from tasks.ingest.boilerplate.patterns import CHROME, DATE_ONLY, END_MARKER, SENTENCE_END, WEAK_CHROME
+
+
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """Thresholds of the precision stage (defaults tuned on one half of the evaluation pages, by site)."""
+
+    max_link_density: float = 0.5
+    listing_link_share: float = 0.5
+    max_chrome_chars: int = 200
+    max_weak_chrome_chars: int = 60
+    end_marker_max_chars: int = 60
+    end_marker_min_position: float = 0.5
+    max_repeat_chars: int = 120
+    edge_max_chars: int = 60
+    trim_head: bool = True
+    trim_end: bool = True
+    drop_title: bool = True
+    tail_resume_chars: int = 10**9
+    edge_lists: bool = False
+    class_hints: bool = True
+    class_hint_max_share: float = 0.3
+    fallback_min_chars: int = 500
+    fallback_max_ratio: float = 0.1
+
+
+def clean_blocks(blocks: list[Block], config: PrecisionConfig) -> list[Block]:
+    """The blocks that survive the precision rules, in order."""
+    reasons = drop_reasons(blocks, config)
+    return [b for b, r in zip(blocks, reasons, strict=True) if r is None]
+
+
+def drop_reasons(blocks: list[Block], config: PrecisionConfig) -> list[str | None]:
+    """Per block, why it is dropped (``link_density``, ``chrome``, ``date``, ``repeat``, ``tail``) or None."""
+    reasons: list[str | None] = [None] * len(blocks)
+    if not blocks:
+        return reasons
+    total = sum(len(b.text) for b in blocks)
+    linked = sum(b.link_chars for b in blocks)
+    listing = total > 0 and linked / total >= config.listing_link_share
+    _cut_tail(blocks, reasons, total, config)
+    _trim_edges(blocks, reasons, config)
+    seen: set[str] = set()
+    for i, block in enumerate(blocks):
+        if reasons[i] is not None or block.kind == "pre":
+            continue
+        text = block.text
+        size = len(text)
+        if not listing and not block.heading and block.link_density > config.max_link_density:
+            reasons[i] = "link_density"
+        elif _is_chrome(text, config):
+            reasons[i] = "chrome"
+        elif size <= 40 and (DATE_ONLY.match(text) or not any(c.isalnum() for c in text)):
+            reasons[i] = "date"
+        elif size <= config.max_repeat_chars:
+            key = text.lower()
+            if key in seen:
+                reasons[i] = "repeat"
+            seen.add(key)
+    return reasons
+
+
+def _is_chrome(text: str, config: PrecisionConfig) -> bool:
+    size = len(text)
+    if size <= config.max_weak_chrome_chars and WEAK_CHROME.search(text):
+        return True
+    return size <= config.max_chrome_chars and CHROME.search(text) is not None
+
+
+def _cut_tail(blocks: list[Block], reasons: list[str | None], total: int, config: PrecisionConfig) -> None:
+    position = 0
+    for i, block in enumerate(blocks):
+        size = len(block.text)
+        if (
+            position >= config.end_marker_min_position * total
+            and size <= config.end_marker_max_chars
+            and block.kind != "pre"
+            and "\t" not in block.text
+            and ": " not in block.text
+            and not block.text.rstrip().endswith(".")
+            and END_MARKER.match(block.text)
+        ):
+            for j in range(i, len(blocks)):
+                if j > i and _is_prose(blocks[j]) and len(blocks[j].text) >= config.tail_resume_chars:
+                    break
+                reasons[j] = "tail"
+            return
+        position += size
+
+
+def _is_prose(block: Block) -> bool:
+    return len(block.text) >= 100 and block.link_density < 0.5 and SENTENCE_END.search(block.text) is not None
+
+
+def _trim_edges(blocks: list[Block], reasons: list[str | None], config: PrecisionConfig) -> None:
+    """Short non-sentence lines before the first and after the last prose paragraph (titles, datelines,
+    contact and "more" stubs)."""
+    prose = [i for i, b in enumerate(blocks) if reasons[i] is None and _is_prose(b)]
+    if not prose:
+        return
+    if config.trim_end:
+        for i in range(prose[-1] + 1, len(blocks)):
+            block = blocks[i]
+            short = reasons[i] is None and len(block.text) <= config.edge_max_chars and block.kind != "pre"
+            short = short and (config.edge_lists or block.kind != "li")
+            if short and (block.heading or not SENTENCE_END.search(block.text)):
+                reasons[i] = "edge"
+    if config.drop_title:
+        for i in range(min(3, prose[0])):
+            if blocks[i].kind == "h1" and reasons[i] is None:
+                reasons[i] = "edge"
+    if config.trim_head:
+        for i in range(prose[0]):
+            block = blocks[i]
+            short = reasons[i] is None and len(block.text) <= config.edge_max_chars and not block.heading
+            short = short and (config.edge_lists or block.kind != "li")
+            if short and not SENTENCE_END.search(block.text):
+                reasons[i] = "edge"
