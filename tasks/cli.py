@@ -16,6 +16,7 @@ from collections.abc import Sequence
 STAGE_CLI_MODULES: tuple[str, ...] = (
     "tasks.ingest.cli",
     "tasks.publish.cli",
+    "tasks.export.cli",
     "tasks.report.cli",
     "tasks.rate.cli",
     "tasks.distill.cli",
