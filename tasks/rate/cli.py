@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from tasks.rate.client import RaterError, RaterUnavailable
-from tasks.rate.criteria import CRITERIA
+from tasks.rate.criteria import known_criteria
 from tasks.rate.stage import ALL_CRITERIA, RateConfig, run_rate
 
 
@@ -28,7 +28,14 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--criteria",
         default=",".join(ALL_CRITERIA),
-        help=f"comma-separated, from: {', '.join(CRITERIA)} (default: all)",
+        help=f"comma-separated, from: {', '.join(known_criteria())} (default: every absolute criterion; "
+        "pairwise_* criteria (QuRating: A-or-B comparisons aggregated by Bradley-Terry) only when named)",
+    )
+    p.add_argument(
+        "--pairwise-comparisons",
+        type=int,
+        default=8,
+        help="pairwise criteria: comparisons per page (each asked in both orders)",
     )
     p.add_argument("--sample-size", type=int, default=1000)
     p.add_argument("--name", default="default", help="ratings set name (ratings/<name>/)")
@@ -64,6 +71,7 @@ def handle(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         max_retries=args.max_retries,
         max_requests=args.max_requests,
+        pairwise_comparisons=args.pairwise_comparisons,
     )
     try:
         result = run_rate(config)

@@ -306,13 +306,30 @@ SCORE_CRITERIA: tuple[str, ...] = (
 )
 
 
+def find_criterion(name: str) -> Criterion | None:
+    """An absolute criterion by name, or a pairwise one (``pairwise_<criterion>``, see
+    :mod:`tasks.rate.pairwise`; those are rated only when named, never by default)."""
+    if name in CRITERIA:
+        return CRITERIA[name]
+    from tasks.rate.pairwise import PAIRWISE_CRITERIA
+
+    return PAIRWISE_CRITERIA.get(name)
+
+
+def known_criteria() -> list[str]:
+    from tasks.rate.pairwise import PAIRWISE_CRITERIA
+
+    return [*CRITERIA, *PAIRWISE_CRITERIA]
+
+
 def get_criteria(names: tuple[str, ...] | list[str]) -> list[Criterion]:
-    unknown = [n for n in names if n not in CRITERIA]
+    found = {n: find_criterion(n) for n in dict.fromkeys(names)}
+    unknown = [n for n, c in found.items() if c is None]
     if unknown:
-        raise ValueError(f"unknown criteria {unknown}; known: {sorted(CRITERIA)}")
+        raise ValueError(f"unknown criteria {unknown}; known: {known_criteria()}")
     if not names:
         raise ValueError("at least one criterion is required")
-    return [CRITERIA[n] for n in dict.fromkeys(names)]
+    return [c for c in found.values() if c is not None]
 
 
 # --------------------------------------------------------------------------------------------------------------

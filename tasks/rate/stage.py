@@ -11,6 +11,10 @@ rated a second time with those spans masked (``<criterion>__masked``; the full t
 ``<criterion>__full``). Its score is the lower of the two, so no span can raise it; when masking lowers it by more
 than ``consistency_tolerance`` × the criterion's range, the page is flagged ``injection_suspected``. Flagged pages are counted in ``meta.json`` and the summary, and distillation never trains on them.
 
+Pairwise criteria (``pairwise_*``, QuRating): pairs of sampled pages are asked "which is more …? A or B" in both
+orders and aggregated by Bradley–Terry into one score per page (:mod:`tasks.rate.pairwise_stage`); their columns
+join the same table and distil like the absolute scores.
+
 Resumable: every rating is checkpointed in the cache (:mod:`tasks.rate.cache`) as it arrives, so a rerun after a
 crash, a dead server or an exhausted budget only pays for what is missing.
 """
@@ -48,6 +52,8 @@ from tasks.rate.criteria import (
     text_hash,
     truncate_middle,
 )
+from tasks.rate.pairwise import PairwiseCriterion
+from tasks.rate.pairwise_stage import PairwiseRun, pair_char_budget, rate_pairwise
 from tasks.rate.sample import in_heldout, stratified_sample
 from tasks.rate.untrusted import mask_spans, normalise_untrusted, suspicious_spans
 from tasks.storage import (
@@ -93,6 +99,10 @@ class RateConfig:
     consistency_check: bool = True
     # Flag when masking lowers a score by more than this fraction of its range (0.75 on 0-5, 0.15 on P(yes)).
     consistency_tolerance: float = 0.15
+    # pairwise criteria (``pairwise_*``, tasks/rate/pairwise.py): comparisons per page (each asked in both
+    # orders, so 2·k/2 = k prompts per page) and the Bradley–Terry prior (virtual wins/losses vs the average)
+    pairwise_comparisons: int = 8
+    pairwise_prior: float = 0.5
 
     def __post_init__(self) -> None:
         validate_name(self.name, "ratings name")
@@ -101,6 +111,8 @@ class RateConfig:
         get_criteria(list(self.criteria))
         if self.sample_size < 1:
             raise ValueError("sample_size must be >= 1")
+        if self.pairwise_comparisons < 1 or self.pairwise_prior <= 0:
+            raise ValueError("pairwise_comparisons must be >= 1 and pairwise_prior > 0")
         if not 0.0 <= self.heldout_fraction < 1.0:
             raise ValueError("heldout_fraction must be in [0, 1)")
         if self.max_doc_tokens < 16:
@@ -178,7 +190,7 @@ def _doc_char_budget(
     tokens = config.max_doc_tokens
     if max_model_len:
         # Prompt overhead without the document, over-estimated at 2.5 characters per token.
-        overhead = max(len(render_chatml(c.messages(""))) for c in criteria) / 2.5
+        overhead = max((len(render_chatml(c.messages(""))) for c in criteria), default=0) / 2.5
         tokens = max(16, min(tokens, int(max_model_len - overhead - 16)))
     sample = text[:4000]
     ascii_share = sum(1 for ch in sample if ord(ch) < 128) / max(1, len(sample))
@@ -213,7 +225,9 @@ def _load_or_make_sample(config: RateConfig, store: Store) -> pa.Table:
 def run_rate(config: RateConfig) -> RateResult:
     """Rate a stratified sample on every criterion; see the module docstring for what it writes."""
     store = Store(config.store)
-    criteria = get_criteria(list(config.criteria))
+    chosen = get_criteria(list(config.criteria))
+    pairwise = [c for c in chosen if isinstance(c, PairwiseCriterion)]
+    criteria = [c for c in chosen if not isinstance(c, PairwiseCriterion)]  # the absolute ones
     rater_cfg = config.rater_config()
     info = check_server(rater_cfg)  # a clear error before any work when the server is down
     sample = _load_or_make_sample(config, store)
@@ -261,12 +275,35 @@ def run_rate(config: RateConfig) -> RateResult:
             cache.flush()
             cache.compact()
 
+    paired = PairwiseRun()
+    if pairwise and dead is None:
+        paired = rate_pairwise(
+            store,
+            info.model,
+            client,
+            docs,
+            pairwise,
+            comparisons_per_doc=config.pairwise_comparisons,
+            seed=config.seed,
+            prior=config.pairwise_prior,
+            use_masked=config.consistency_check,
+            max_chars=pair_char_budget(
+                pairwise, config.max_doc_tokens, config.chars_per_token, info.max_model_len
+            ),
+            flush_every=max(4, config.batch_size),
+        )
+        cache_hits += paired.cache_hits
+        dead = paired.dead
     table, rated, failed_by_status, flagged = _assemble(
         sample, docs, criteria, caches, statuses, config.consistency_tolerance
     )
+    table = paired.append_to(table)
+    rated.update(paired.rated)
     stats = client.stats
     complete = (
         dead is None
+        and (paired.complete or not pairwise)
+        and all(c.name in paired.rated for c in pairwise)
         and not stats.budget_exhausted
         and all(
             rated[c.name] + failed_by_status[c.name] == sum(1 for d in docs if d.status == "ok")
@@ -284,7 +321,8 @@ def run_rate(config: RateConfig) -> RateResult:
         "model": info.model,
         "server": info.url,
         "max_model_len": info.max_model_len,
-        "criteria": {c.name: {"key": c.key, "kind": c.kind, "version": c.version} for c in criteria},
+        "criteria": {c.name: {"key": c.key, "kind": c.kind, "version": c.version} for c in criteria}
+        | paired.meta,
         "n_sampled": len(docs),
         "doc_status": dict(doc_status),
         "rated": rated,
