@@ -2,9 +2,9 @@
 
 plan (corpus sample + N parameter draws) → train (one mapped task per group of proxies, batched on one GPU;
 Airflow pool ``gpu`` bounds how many run at once) → fit (sweep table → LightGBM → 100k-candidate search →
-chosen parameters; held-out Spearman reported) → validate (proxies on the chosen mixture and on the baselines;
-the quality-illusion report; also in the ``gpu`` pool) → publish (``sweeps/latest.json`` and the ``quarry_sweep``
-Asset, which the nightly mixture uses).
+chosen parameters; held-out Spearman reported) → validate (proxies on the chosen mixture and on the baselines,
+then, with ``illusion_seeds``, the data-quality-illusion experiment of ``tasks.illusion``; also in the ``gpu``
+pool) → publish (``sweeps/latest.json`` and the ``quarry_sweep`` Asset, which the nightly mixture uses).
 
 Outputs go to ``<store>/sweeps/<sweep_id>/`` (layout in ``tasks/sweep/stage.py``). A group that dies is retried;
 if it keeps failing, ``fit`` still runs on the completed proxies (and fails clearly if too few completed). A
@@ -77,6 +77,19 @@ from quarry_common.errors import task_outcome
         "model_overrides": Param({}, type="object", description="ProxyModelConfig fields, e.g. seq_len"),
         "train_overrides": Param({}, type="object", description="TrainConfig fields, e.g. lr, batch_size"),
         "regression_overrides": Param({}, type="object", description="RegressionConfig fields"),
+        "illusion_seeds": Param(
+            0,
+            type="integer",
+            minimum=0,
+            description="data-quality-illusion experiment (HQ reference set, fastText filter, keep-ratio sweep, "
+            "synthetic control): proxies per arm, at least 3; 0: not run",
+        ),
+        "illusion_keep": Param(
+            [1.0, 0.5, 0.25, 0.1], type="array", items={"type": "number"}, description="keep ratios (with 1.0)"
+        ),
+        "illusion_token_budget": Param(
+            0, type="integer", minimum=0, description="tokens per illusion proxy; 0: token_budget"
+        ),
     },
     doc_md=__doc__,
 )
@@ -126,10 +139,16 @@ def proxy_sweep() -> None:
         }
 
     @task(pool="gpu")
-    def validate(fitted: dict[str, Any]) -> dict[str, Any]:
+    def validate(fitted: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from tasks.illusion.experiment import run_illusion, settings_from_params
+        from tasks.sweep.glue import DEFAULT_EVAL_DIR_ENV
         from tasks.sweep.stage import validate_sweep
 
         report = validate_sweep(fitted["store"], fitted["sweep_id"], device=fitted["device"])
+        eval_dir = os.environ.get(DEFAULT_EVAL_DIR_ENV) or os.path.join(default_shared_data(), "eval")
+        illusion = settings_from_params(dict(params or {}), eval_dir)
+        if illusion is not None:  # after the gate's proxies: the experiment adds figures, decides nothing
+            run_illusion(fitted["store"], fitted["sweep_id"], illusion, device=fitted["device"])
         return {name: m["objective_loss"] for name, m in report["mixtures"].items()}
 
     @task(outlets=[SWEEP])

@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from tasks.sweep.params import (
 from tasks.sweep.regression import RegressionConfig
 from tasks.sweep.targets import HELDOUT, TargetSpec
 from tasks.sweep.trainer import Fault, TrainConfig
+
+if TYPE_CHECKING:
+    from tasks.illusion.experiment import IllusionSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ class SweepConfig:
     cluster: ClusterConfig | None = None
     gpu_resource: str | None = None  # Dask worker resource each group needs (e.g. "GPU"), None locally
     faults: Mapping[str, Fault] = field(default_factory=dict)  # run_id → "nan" | "die": a testing hook
+    # the data-quality-illusion experiment (tasks/illusion), run after validation; None: not run
+    illusion: IllusionSettings | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.sweep_id, "sweep id")

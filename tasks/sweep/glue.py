@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
+from tasks.illusion.experiment import settings_from_params
 from tasks.sweep.config import SweepConfig
 from tasks.sweep.model import ProxyModelConfig
 from tasks.sweep.regression import RegressionConfig
@@ -38,12 +39,12 @@ def config_from_params(
     read from ``$QUARRY_EVAL_DIR``, else ``default_eval_dir``."""
     store = str(params.get("store") or default_store)
     sweep_id = str(params.get("sweep_id") or sweep_id_for_run(run_id))
+    eval_dir = os.environ.get(DEFAULT_EVAL_DIR_ENV) or default_eval_dir
     raw_targets = list(params.get("targets") or [])
     max_bytes = int(params.get("target_max_bytes") or 2_000_000)
     if raw_targets:
         targets = tuple(TargetSpec.parse(str(t), max_bytes=max_bytes) for t in raw_targets)
     else:
-        eval_dir = os.environ.get(DEFAULT_EVAL_DIR_ENV) or default_eval_dir
         if not eval_dir or not os.path.isdir(eval_dir):
             raise ValueError(
                 f"no targets given and no evaluation folder (${DEFAULT_EVAL_DIR_ENV}, or {default_eval_dir})"
@@ -84,5 +85,6 @@ def config_from_params(
         model=model,
         train=train,
         regression=regression,
+        illusion=settings_from_params(params, eval_dir),
         **kwargs,
     )

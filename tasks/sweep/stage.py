@@ -16,8 +16,8 @@ Layout under ``store.sweeps(<id>)``::
     validation/runs.json     proxies trained on the chosen mixture and on the baselines: at least 3 fresh seeds
                              each (no sweep run's seed), every seed's objective; the release gate
                              (``tasks.sweep.gate``) reads them with fit.json's held-out Spearman
-    report.json              the quality-illusion report (see ``tasks.mix.illusion``)
-    report_deciles.parquet   the report's mixture × decile table
+    report.json              the validation report: per arm (chosen, baselines) target and held-out losses
+    illusion.json            the data-quality-illusion experiment when ``illusion`` is set (``tasks.illusion``)
     sweep.json               the summary, written last
     ../latest.json           pointer to the last finished sweep (for the mix stage's ``--sweep latest``)
 
@@ -128,6 +128,10 @@ def run_sweep(config: SweepConfig) -> SweepResult:
             )
     fit = fit_sweep(config.store, config.sweep_id)
     report = validate_sweep(config.store, config.sweep_id, device=config.device)
+    if config.illusion is not None:
+        from tasks.illusion.experiment import run_illusion
+
+        run_illusion(config.store, config.sweep_id, config.illusion, device=config.device)
     chosen = read_json(paths.chosen)
     losses = {k: float(v["objective_loss"]) for k, v in report["mixtures"].items()}
     result = SweepResult(
