@@ -19,6 +19,9 @@ PORT="${1:-${QUARRY_VLLM_PORT:-8000}}"
 TIMEOUT="${QUARRY_VLLM_READY_TIMEOUT:-600}"
 MAX_LEN="${QUARRY_VLLM_MAX_MODEL_LEN:-2048}"
 SERVED_NAME="${QUARRY_VLLM_SERVED_NAME:-smollm2-135m-instruct}"
+# bf16 needs avx512_bf16/AMX on a CPU; without them (AVX2 only) vLLM emulates it and float32 prefills ~4x faster.
+if grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then DEFAULT_DTYPE=bfloat16; else DEFAULT_DTYPE=float32; fi
+DTYPE="${QUARRY_VLLM_DTYPE:-$DEFAULT_DTYPE}"
 
 if [[ ! -x "$VENV/bin/python" || ! -f "$VENV/.quarry-vllm-ready" ]]; then
   echo "vLLM venv missing at $VENV: run infra/vllm/setup.sh first" >&2; exit 2
@@ -48,7 +51,7 @@ export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
 setsid "$VENV/bin/python" -m vllm.entrypoints.openai.api_server \
   --model "$MODEL_DIR" --served-model-name "$SERVED_NAME" \
   --host 127.0.0.1 --port "$PORT" \
-  --max-model-len "$MAX_LEN" --enforce-eager --max-logprobs 20 \
+  --max-model-len "$MAX_LEN" --dtype "$DTYPE" --enforce-eager --max-logprobs 20 \
   > "$LOG" 2>&1 < /dev/null &
 PID=$!
 echo "$PID" > "$PIDFILE"
