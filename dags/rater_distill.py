@@ -12,7 +12,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from quarry_common.config import default_store
+from quarry_common.config import default_shared_data, default_store
 from quarry_common.errors import task_outcome
 
 ALL_CRITERIA = ["educational_value", "professionalism", "readability", "reasoning", "cleanliness", "domain"]
@@ -77,6 +77,8 @@ def rater_distill() -> None:
 
     @task
     def distill(rated: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        import os
+
         from tasks.distill import DistillConfig, run_distill
 
         p = dict(params or {})
@@ -88,6 +90,7 @@ def rater_distill() -> None:
                     version=p.get("model_version") or None,
                     min_train_rows=int(p.get("min_train_rows", 20)),
                     dim=int(p.get("dim", 32)),
+                    human_labels=os.path.join(default_shared_data(), "labels", "turku-register"),
                 )
             )
         return {

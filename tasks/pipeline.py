@@ -146,7 +146,14 @@ def step_models(config: PipelineConfig) -> dict[str, Any]:
         raise RuntimeError(
             f"rating incomplete: {rated.failed} failed, budget exhausted={rated.budget_exhausted}"
         )
-    distilled = run_distill(DistillConfig(store=config.store, min_train_rows=10))
+    distilled = run_distill(
+        DistillConfig(
+            store=config.store,
+            min_train_rows=10,
+            # the domain model's agreement with human register labels goes into the model card
+            human_labels=str(Path(config.shared_data) / "labels" / "turku-register"),
+        )
+    )
     return {"model_version": distilled.version, "bootstrapped": True, "rated": rated.rated}
 
 

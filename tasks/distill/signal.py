@@ -127,3 +127,38 @@ def mixture_criteria(store: str, model_version: str | None, criteria: Sequence[s
     except (FileNotFoundError, ValueError):
         return tuple(criteria)
     return signal_criteria(card, criteria)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) and math.isfinite(value) else "n/a"
+
+
+def human_labels_markdown(card: Mapping[str, Any]) -> list[str]:
+    """Model-card lines: the domain model against the human register labels (tasks/distill/human_labels.py)."""
+    h = card.get("human_labels")
+    if not isinstance(h, Mapping):
+        return []
+    head = ["", "## Agreement with human labels", ""]
+    if h.get("skipped"):
+        return [*head, f"Not measured: {h['skipped']}"]
+    mapping = h.get("mapping") or {}
+    lines = [
+        *head,
+        f"The domain model against human register (genre) labels of {h.get('n_answered')} pages "
+        f"(Turku CORE, `{h.get('source')}`; languages {h.get('languages')}). Registers and domains are different "
+        f"axes; the one shared class is mapped: registers {mapping.get('registers')} ↔ domains "
+        f"{mapping.get('domains')}, everything else `{mapping.get('else')}`.",
+        "",
+        f"- mapped accuracy {_fmt(h.get('accuracy'))} (majority baseline {_fmt(h.get('majority_baseline'))}), "
+        f"Cohen's κ {_fmt(h.get('kappa'))}",
+        f"- Cramér's V of register × domain (no mapping): {_fmt(h.get('cramers_v'))}",
+        "",
+        "| human \\ rater | " + " | ".join(sorted(h.get("confusion") or {})) + " |",
+        "|---|" + "---|" * len(h.get("confusion") or {}),
+    ]
+    confusion = h.get("confusion") or {}
+    for truth in sorted(confusion):
+        lines.append(
+            f"| {truth} | " + " | ".join(str(confusion[truth].get(p, 0)) for p in sorted(confusion)) + " |"
+        )
+    return lines

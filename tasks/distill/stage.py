@@ -30,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from tasks.distill.human_labels import domain_model_agreement
 from tasks.distill.predict import LoadedModel, latest_pointer
-from tasks.distill.signal import criterion_signal, signal_markdown
+from tasks.distill.signal import criterion_signal, human_labels_markdown, signal_markdown
 from tasks.distill.text import fasttext_line
 from tasks.metrics import spearman as spearman  # re-exported for the model card's agreement figures
 from tasks.progress import print_summary
-from tasks.rate.criteria import CRITERIA
+from tasks.rate.criteria import find_criterion, known_criteria
 from tasks.storage import (
     CompletionMarkers,
     Store,
@@ -67,15 +68,19 @@ class DistillConfig:
     min_train_rows: int = 20
     seed: int = 0
     allow_incomplete: bool = False
+    # human register labels (Turku CORE, ``<shared data>/labels/turku-register``): the domain model's agreement
+    # with them goes into the model card (tasks/distill/human_labels.py); None: not measured
+    human_labels: str | None = None
+    human_labels_sample: int = 200
 
     def __post_init__(self) -> None:
         validate_name(self.ratings, "ratings name")
         if self.version is not None:
             validate_name(self.version, "model version")
         if self.criteria is not None:
-            unknown = [c for c in self.criteria if c not in CRITERIA]
+            unknown = [c for c in self.criteria if find_criterion(c) is None]
             if unknown:
-                raise ValueError(f"unknown criteria {unknown}; known: {sorted(CRITERIA)}")
+                raise ValueError(f"unknown criteria {unknown}; known: {known_criteria()}")
         if self.n_bins < 2:
             raise ValueError("n_bins must be >= 2")
         if self.dim < 1 or self.epoch < 1 or self.bucket < 1 or self.threads < 1:
@@ -84,7 +89,8 @@ class DistillConfig:
             raise ValueError("min_train_rows must be >= 2")
 
     def training_params(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("store", "version", "allow_incomplete")}
+        measured_only = ("store", "version", "allow_incomplete", "human_labels", "human_labels_sample")
+        return {k: v for k, v in asdict(self).items() if k not in measured_only}
 
 
 @dataclass
@@ -237,9 +243,11 @@ def run_distill(config: DistillConfig) -> DistillResult:
     rows, n_flagged = exclude_flagged(table.to_pylist())
     entries: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
+    human: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="quarry-distill-") as tmp:
         for name in criteria:
-            crit = CRITERIA[name]
+            crit = find_criterion(name)
+            assert crit is not None  # validated against the rated criteria above
             ok = [
                 r for r in rows if r.get(f"{name}__status") == "ok" and r.get(name) is not None and r["text"]
             ]
@@ -268,6 +276,8 @@ def run_distill(config: DistillConfig) -> DistillResult:
                     train_distribution={n: names.count(n) for n in sorted(set(names))},
                 )
                 loaded = LoadedModel(name, "domain", model, entry)
+                if config.human_labels:
+                    human = domain_model_agreement(loaded, config.human_labels, config.human_labels_sample)
                 if held:
                     _, pred = loaded.predict(held_lines)
                     entry["heldout"] = classification_agreement([str(r[name]) for r in held], pred)
@@ -319,6 +329,7 @@ def run_distill(config: DistillConfig) -> DistillResult:
         "models": entries,
         "skipped": skipped,
         "excluded_injection_suspected": n_flagged,
+        "human_labels": human,
     }
     write_json_atomic(join(base, "model_card.json"), card)
     write_bytes_atomic(join(base, "MODEL_CARD.md"), model_card_markdown(card).encode())
@@ -336,6 +347,9 @@ def run_distill(config: DistillConfig) -> DistillResult:
             summary[f"{name} accuracy"] = f"{h.get('accuracy', float('nan')):.3f}"
     for name, why in skipped.items():
         summary[f"{name} skipped"] = why
+    if human and "kappa" in human:
+        kappa = "n/a" if human["kappa"] is None else f"{human['kappa']:.3f}"
+        summary["domain vs human registers"] = f"kappa {kappa} on {human['n_answered']} pages"
     print_summary("distill", summary)
     return DistillResult(version, base, entries, skipped)
 
@@ -374,5 +388,6 @@ def model_card_markdown(card: dict[str, Any]) -> str:
     if card.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in card["skipped"].items())]
     lines += signal_markdown(card)
+    lines += human_labels_markdown(card)
     lines += ["", f"Training settings: `{json.dumps(card['training'], sort_keys=True)}`", ""]
     return "\n".join(lines)
