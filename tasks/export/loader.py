@@ -137,8 +137,8 @@ class ExportDataset(IterableDataset[torch.Tensor]):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         samples = self.rank_samples(self.epoch)
         n_batches = -(-len(samples) // self.batch_size)
-        first = self.start_batch + (worker - self.start_batch) % workers
-        for j in range(first, n_batches, workers):
+        # DataLoader asks its workers in turn, starting with worker 0: worker w builds batches start + w + k·W
+        for j in range(self.start_batch + worker, n_batches, workers):
             chunk = samples[j * self.batch_size : (j + 1) * self.batch_size]
             yield torch.from_numpy(np.stack([self.sample(int(i)) for i in chunk]))
 
