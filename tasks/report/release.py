@@ -155,3 +155,32 @@ def rater_signal_panel(signal: Mapping[str, Mapping[str, Any]] | None) -> str:
         "<th>share of range</th><th>Spearman with held-out ratings</th><th>carries signal</th></tr>"
         f"{''.join(rows)}</table></div>"
     )
+
+
+def human_labels_panel(human: Mapping[str, Any] | None) -> str:
+    """The domain model against human register (genre) labels: mapped accuracy, Cohen's κ, the confusion of the
+    mapped classes, and Cramér's V of register × domain (tasks/distill/human_labels.py)."""
+    if not human:
+        return _na("human-labels", "the model card has no agreement with human labels")
+    if human.get("skipped"):
+        return _na("human-labels", f"agreement with human labels not measured: {human['skipped']}")
+    confusion = human.get("confusion") or {}
+    classes = sorted(confusion)
+    rows = "".join(
+        f"<tr><th>{escape(str(t))}</th>"
+        + "".join(f"<td class='num'>{escape(str(confusion[t].get(p, 0)))}</td>" for p in classes)
+        + "</tr>"
+        for t in classes
+    )
+    mapping = human.get("mapping") or {}
+    return (
+        f'<div data-panel="human-labels"><p>Domain model against human register labels of '
+        f"{escape(str(human.get('n_answered')))} pages ({escape(str(human.get('source')))}): mapped accuracy "
+        f"{_f(human.get('accuracy'), 3)} (majority baseline {_f(human.get('majority_baseline'), 3)}), "
+        f"Cohen's κ {_f(human.get('kappa'), 3)}; Cramér's V of register × domain {_f(human.get('cramers_v'), 3)}. "
+        f"Mapping: registers {escape(str(mapping.get('registers')))} ↔ domains "
+        f"{escape(str(mapping.get('domains')))}, else {escape(str(mapping.get('else')))}.</p>"
+        "<table><tr><th>human \\ rater</th>"
+        + "".join(f"<th>{escape(str(c))}</th>" for c in classes)
+        + f"</tr>{rows}</table></div>"
+    )
