@@ -14,6 +14,9 @@ What the ratings table gets per pairwise criterion ``c``:
 ``c__status``         ``ok``; ``pending`` (a comparison still owed: rerun); ``failed``/``malformed`` (none of its
                       comparisons got an answer); ``too_few_documents``; or the page's own status (empty, non_text)
 
+Beside the table, ``ratings/<name>/<c>.comparisons.parquet`` keeps every answered pair (ids, sampling round,
+P(A) in each order, the order-averaged outcome), so the aggregation can be refitted or checked.
+
 Pages with suspicious spans (:mod:`tasks.rate.untrusted`) are compared with those spans masked when the
 consistency check is on: the absolute criteria's "lower of the two readings" rule has no pairwise analogue short
 of doubling every comparison, so a span that could steer the judge is simply not shown to it.
@@ -51,6 +54,8 @@ class PairwiseRun:
     rated: dict[str, int] = field(default_factory=dict)
     final_failures: dict[str, int] = field(default_factory=dict)
     meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per criterion, one row per answered pair: ids, sampling round, P(A) in each order, the averaged outcome
+    comparisons: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     cache_hits: int = 0
     asked: int = 0
     complete: bool = True
@@ -155,6 +160,7 @@ def _aggregate(
     comparisons: list[Comparison] = []
     biases: list[float] = []
     p_first: list[float] = []
+    rows: list[dict[str, Any]] = []
     pending: set[int] = set()
     failed_only: dict[int, str] = {}
     for pair in pairs:
@@ -162,7 +168,18 @@ def _aggregate(
         keys = (pair_key(hashes[x], hashes[y]), pair_key(hashes[y], hashes[x]))
         forward, backward = cache.get(keys[0]), cache.get(keys[1])
         if forward is not None and backward is not None:
-            comparisons.append(Comparison(index[x], index[y], order_averaged(forward.value, backward.value)))
+            averaged = order_averaged(forward.value, backward.value)
+            comparisons.append(Comparison(index[x], index[y], averaged))
+            rows.append(
+                {
+                    "a": docs[x].id,
+                    "b": docs[y].id,
+                    "round": pair.round,
+                    "p_a_forward": forward.value,
+                    "p_a_backward": backward.value,
+                    "p_a_wins": averaged,
+                }
+            )
             biases.append(position_bias(forward.value, backward.value))
             p_first += [forward.value, backward.value]
             continue
@@ -204,6 +221,7 @@ def _aggregate(
     run.columns[f"{name}__comparisons"] = counts
     run.columns[f"{name}__status"] = status
     run.types.update({name: pa.float64(), f"{name}__theta": pa.float64(), f"{name}__comparisons": pa.int64()})
+    run.comparisons[name] = rows
     run.rated[name] = sum(s == "ok" for s in status)
     run.final_failures[name] = sum(s in ("failed", "malformed") for s in status)
     run.complete = run.complete and not pending

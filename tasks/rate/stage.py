@@ -312,6 +312,8 @@ def run_rate(config: RateConfig) -> RateResult:
     )
     base = join(store.ratings(), config.name)
     write_parquet_atomic(join(base, "ratings.parquet"), table)
+    for name, pairs_answered in paired.comparisons.items():
+        write_parquet_atomic(join(base, f"{name}.comparisons.parquet"), pa.Table.from_pylist(pairs_answered))
     doc_status = Counter(d.status for d in docs)
     n_truncated = sum(d.truncated for d in docs)
     n_injection = sum(flagged)
