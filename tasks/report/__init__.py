@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 from tasks.report.collect import collect_inputs
 from tasks.report.html import render_html
-from tasks.report.inputs import IllusionRow, ReportInputs, ScoreDistribution, SweepFit, spearman
+from tasks.report.inputs import ReportInputs, ScoreDistribution, SweepFit, spearman
 from tasks.storage import Store, join, validate_name, write_bytes_atomic
 
 __all__ = [
-    "IllusionRow",
     "ReportConfig",
     "ReportInputs",
     "ReportResult",

@@ -2,12 +2,13 @@
 a missing one leaves its panel "not available"):
 
 * ``mixtures/<name>/summary.json`` (mix stage): ``domains.<d>.proportion`` and ``corpus_proportion``,
-  ``sweep_id``, ``proxy_comparison`` (the quality-illusion report of :mod:`tasks.mix.illusion`).
+  ``sweep_id``.
 * ``attributes/scores/<snapshot>/<shard>.parquet``: ``domain`` and the criteria columns (``educational_value``,
   ``professionalism``, ``readability``, ``reasoning``, ``cleanliness``), with ``attributes/dedup`` to leave
   duplicates out of the pre-mixing pool.
 * ``sweeps/<id>/fit.json`` (sweep stage): ``oof`` (out-of-fold ``predicted``/``actual`` per run) and
-  ``spearman_heldout``; ``sweeps/<id>/report.json``: the quality-illusion report when the summary lacks it.
+  ``spearman_heldout``; ``sweeps/<id>/illusion.json``: the data-quality-illusion experiment
+  (:mod:`tasks.illusion.experiment`), when it was run.
 * ``models/<version>/model_card.json`` → ``ratings/<name>/meta.json`` (rate stage): how many rated pages were
   flagged as prompt-injection suspects (and so left out of distillation), shown in the lineage table.
 """
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 
 from tasks.publish.manifest import Manifest
 from tasks.publish.mixture import MixtureInput, load_mixture
-from tasks.report.inputs import IllusionRow, ReportInputs, ScoreDistribution, SweepFit
+from tasks.report.inputs import ReportInputs, ScoreDistribution, SweepFit
 from tasks.storage import Store, exists, list_files, read_json, read_parquet
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,6 @@ def collect_inputs(
 
     sweep_id = sweep_id or (manifest.lineage.sweep_id if manifest else None) or _sweep_from_summary(summary)
     sweep, illusion_doc = _load_sweep(store, sweep_id, notes)
-    illusion = _illusion(summary.get("proxy_comparison")) or _illusion(illusion_doc)
 
     if manifest is not None:
         totals: dict[str, int | float | str] = dict(manifest.totals.model_dump())
@@ -121,12 +121,11 @@ def collect_inputs(
         domains_after=domains_after,
         scores=tuple(scores),
         sweep=sweep,
-        quality_illusion=illusion,
+        illusion=illusion_doc or None,
         notes=tuple(notes),
         validation=validation,
         sampling=sampling,
         rater_signal=_rater_signal(store, manifest, pool),
-        human_labels=_human_labels(store, manifest, pool),
     )
 
 
@@ -236,7 +235,7 @@ _FIT_FACTS = ("objective", "n_runs", "spearman_heldout", "chosen_predicted_loss"
 def _load_sweep(
     store: Store, sweep_id: str | None, notes: list[str]
 ) -> tuple[SweepFit | None, Mapping[str, Any]]:
-    """The fit (from ``fit.json``) and the quality-illusion report (``report.json``) of a sweep."""
+    """The fit (from ``fit.json``) and the data-quality-illusion experiment (``illusion.json``) of a sweep."""
     if not sweep_id:
         return None, {}
     try:
@@ -244,7 +243,7 @@ def _load_sweep(
     except ValueError as exc:
         notes.append(f"sweep id ignored: {exc}")
         return None, {}
-    report = read_json(f"{base}/report.json") if exists(f"{base}/report.json") else {}
+    report = read_json(f"{base}/illusion.json") if exists(f"{base}/illusion.json") else {}
     report = report if isinstance(report, Mapping) else {}
     if not exists(f"{base}/fit.json"):
         notes.append(f"sweep {sweep_id}: no fit.json under {base} (not fitted yet)")
@@ -277,29 +276,6 @@ def _load_sweep(
         return None, report
 
 
-def _illusion(report: Any) -> tuple[IllusionRow, ...]:
-    """Rows from a quality-illusion report (:func:`tasks.mix.illusion.illusion_report`)."""
-    if not isinstance(report, Mapping) or not isinstance(report.get("mixtures"), Mapping):
-        return ()
-    rows = []
-    for label, m in report["mixtures"].items():
-        if not isinstance(m, Mapping):
-            continue
-        try:
-            deciles = [float("nan") if v is None else float(v) for v in m.get("heldout_loss_by_decile") or []]
-            rows.append(
-                IllusionRow(
-                    label=str(label),
-                    target_loss=_float_or_none(m.get("objective_loss")),
-                    hq_loss=_float_or_none(m.get("heldout_loss")),
-                    hq_loss_by_decile=tuple(deciles),
-                )
-            )
-        except (TypeError, ValueError) as exc:
-            log.warning("quality-illusion entry %r skipped: %s", label, exc)
-    return tuple(rows)
-
-
 def _rater_signal(
     store: Store, manifest: Manifest | None, pool: pa.Table | None
 ) -> dict[str, Mapping[str, Any]] | None:
@@ -320,10 +296,6 @@ def _rater_signal(
             if isinstance(entry, Mapping) and isinstance(entry.get("signal"), Mapping):
                 out[str(name)] = entry["signal"]
     return out or None
-
-
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _injection_flags(store: Store, versions: list[str]) -> str | None:
@@ -350,20 +322,3 @@ def _ratings_of(store: Store, version: str) -> str | None:
         return None
     card = read_json(card_url) if exists(card_url) else None
     return str(card["ratings"]) if isinstance(card, Mapping) and card.get("ratings") else None
-
-def _human_labels(store: Store, manifest: Manifest | None, pool: pa.Table | None) -> Mapping[str, Any] | None:
-    """The ``human_labels`` block of the model card(s) behind the mixture's scores: the domain model's agreement
-    with human register labels (tasks/distill/human_labels.py); None when no card measured it."""
-    versions: list[str] = list(manifest.lineage.fasttext_model_versions) if manifest is not None else []
-    if not versions and pool is not None and "model_version" in pool.column_names:
-        versions = sorted({str(v) for v in pc.unique(pool["model_version"]).to_pylist() if v})
-    for version in versions:
-        try:
-            url = f"{store.models(version)}/model_card.json"
-        except ValueError:
-            continue
-        card = read_json(url) if exists(url) else None
-        block = card.get("human_labels") if isinstance(card, Mapping) else None
-        if isinstance(block, Mapping):
-            return block
-    return None

@@ -9,8 +9,9 @@ from html import escape
 from typing import Any
 
 from tasks.report import svg
-from tasks.report.inputs import ReportInputs, illusion_flags
-from tasks.report.release import human_labels_panel, parameters_panel, rater_signal_panel, verdict_panel
+from tasks.report.illusion import illusion_panel
+from tasks.report.inputs import ReportInputs
+from tasks.report.release import parameters_panel, rater_signal_panel, verdict_panel
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;line-height:1.4}
@@ -101,42 +102,6 @@ def _sweep(inputs: ReportInputs) -> str:
     )
 
 
-def _illusion(inputs: ReportInputs) -> str:
-    rows = inputs.quality_illusion
-    if not rows:
-        return _not_available(
-            "quality-illusion", "no proxy comparison (held-out loss by quality decile) for this mixture"
-        )
-    table_rows = "".join(
-        f"<tr><th>{escape(r.label)}</th>"
-        f'<td class="num">{"" if r.target_loss is None else f"{r.target_loss:.4f}"}</td>'
-        f'<td class="num">{"" if r.hq_loss is None else f"{r.hq_loss:.4f}"}</td></tr>'
-        for r in rows
-    )
-    parts = [
-        "<table><tr><th>mixture</th><th>objective (target) loss</th><th>held-out loss</th></tr>"
-        f"{table_rows}</table>"
-    ]
-    by_decile = {r.label: r.hq_loss_by_decile for r in rows if r.hq_loss_by_decile}
-    if by_decile:
-        parts.append(
-            svg.lines(
-                by_decile,
-                "Held-out loss per quality-score decile (10 = best-scored)",
-                [str(i) for i in range(1, 11)],
-                "loss",
-            )
-        )
-    else:
-        parts.append(_not_available("quality-illusion-deciles", "no per-decile losses"))
-    flags = illusion_flags(rows)
-    if flags:
-        parts.append("".join(f'<p class="warn">Quality illusion: {escape(f)}</p>' for f in flags))
-    else:
-        parts.append("<p>No mixture here buys a lower target loss with a higher held-out loss.</p>")
-    return f'<div data-panel="quality-illusion">{"".join(parts)}</div>'
-
-
 def render_html(inputs: ReportInputs) -> str:
     version = f" {inputs.version}" if inputs.version else ""
     title = f"Quarry mixture report: {inputs.mixture}{version}"
@@ -156,8 +121,7 @@ def render_html(inputs: ReportInputs) -> str:
         f"<h2>Domain proportions before and after mixing</h2>{_domains(inputs)}"
         f"<h2>Quality-score distributions</h2>{_scores(inputs)}"
         f"<h2>Rater signal</h2>{rater_signal_panel(inputs.rater_signal)}"
-        f"{human_labels_panel(inputs.human_labels)}"
         f"<h2>Proxy sweep fit</h2>{_sweep(inputs)}"
-        f"<h2>Data-quality illusion check</h2>{_illusion(inputs)}"
+        f"<h2>Data-quality illusion experiment</h2>{illusion_panel(inputs.illusion)}"
         "</body></html>\n"
     )

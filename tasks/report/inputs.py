@@ -94,27 +94,6 @@ class SweepFit:
 
 
 @dataclass(frozen=True)
-class IllusionRow:
-    """One mixture (or baseline) in the data-quality-illusion check: the downstream-like target (objective)
-    loss of proxies trained on it beside their loss on held-out scored text, overall and per quality-score
-    decile (1 = lowest scores, 10 = best). NaN marks a decile that was not evaluated."""
-
-    label: str
-    target_loss: float | None = None
-    hq_loss: float | None = None
-    hq_loss_by_decile: tuple[float, ...] = ()
-
-    def __post_init__(self) -> None:
-        for what in ("target_loss", "hq_loss"):
-            value = getattr(self, what)
-            if value is not None and not math.isfinite(float(value)):
-                object.__setattr__(self, what, None)
-        object.__setattr__(self, "hq_loss_by_decile", tuple(float(v) for v in self.hq_loss_by_decile))
-        if len(self.hq_loss_by_decile) not in (0, 10):
-            raise ValueError(f"{self.label}: hq_loss_by_decile needs 10 values (deciles), or none")
-
-
-@dataclass(frozen=True)
 class ReportInputs:
     mixture: str
     version: str | None = None
@@ -125,12 +104,11 @@ class ReportInputs:
     domains_after: Mapping[str, float] | None = None  # token proportions in the mixture (with repetitions)
     scores: tuple[ScoreDistribution, ...] = ()
     sweep: SweepFit | None = None
-    quality_illusion: tuple[IllusionRow, ...] = ()
+    illusion: Mapping[str, Any] | None = None  # a sweep's illusion.json (tasks/illusion/experiment.py)
     notes: tuple[str, ...] = ()
     validation: Mapping[str, Any] | None = None  # the release gate's block (tasks/sweep/gate.py), shown first
     sampling: Mapping[str, Any] | None = None  # the sampling function's JSON (tasks/mix/sampling.py)
     rater_signal: Mapping[str, Mapping[str, Any]] | None = None  # per criterion (tasks/distill/signal.py)
-    human_labels: Mapping[str, Any] | None = None  # domain model vs human labels (distill/human_labels.py)
 
     def __post_init__(self) -> None:
         for what, proportions in (
@@ -142,24 +120,3 @@ class ReportInputs:
             values = _finite(list(proportions.values()), what)
             if any(v < 0 for v in values):
                 raise ValueError(f"{what} must not be negative")
-
-
-def illusion_flags(rows: Sequence[IllusionRow]) -> list[str]:
-    """Pairs where the mixture that looks better on the target set is worse on held-out scored text, overall
-    or on its best-scored decile: what classifier filtering can hide."""
-    flags = []
-    for a in rows:
-        for b in rows:
-            if a.target_loss is None or b.target_loss is None or not a.target_loss < b.target_loss:
-                continue
-            better = (
-                f"{a.label} beats {b.label} on the target set ({a.target_loss:.4f} < {b.target_loss:.4f})"
-            )
-            if a.hq_loss is not None and b.hq_loss is not None and a.hq_loss > b.hq_loss:
-                flags.append(f"{better} but is worse on held-out text ({a.hq_loss:.4f} > {b.hq_loss:.4f})")
-                continue
-            top_a = a.hq_loss_by_decile[-1] if a.hq_loss_by_decile else math.nan
-            top_b = b.hq_loss_by_decile[-1] if b.hq_loss_by_decile else math.nan
-            if top_a > top_b:  # False when either is NaN
-                flags.append(f"{better} but is worse on the best-scored decile ({top_a:.4f} > {top_b:.4f})")
-    return flags

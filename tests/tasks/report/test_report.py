@@ -12,9 +12,9 @@ from mixture_helper import build_mixture
 
 from tasks.cli import main
 from tasks.distill.signal import criterion_signal
+from tasks.illusion.measure import HQ, TARGET, WEB, Arm, curves_report
 from tasks.publish import PublishConfig, open_mixture, publish_mixture
 from tasks.report import (
-    IllusionRow,
     ReportConfig,
     ReportInputs,
     ScoreDistribution,
@@ -38,6 +38,46 @@ QUADMIX = {
 SIGNAL = criterion_signal(np.linspace(0, 5, 50), (0.0, 5.0), np.linspace(0, 5, 50))
 NO_SIGNAL = criterion_signal(np.linspace(1.64, 1.70, 50), (0.0, 5.0), np.linspace(0, 5, 50))
 ARMS = {"chosen": [3.00, 3.01, 3.02], "uniform": [3.20, 3.21, 3.19], "topk": [3.10, 3.12, 3.11]}
+
+
+def _illusion(web_hq: tuple[float, ...], label: str = "keep") -> dict[str, object]:
+    """An ``illusion.json`` as tasks.illusion writes it: the real curves and conclusions (measure.curves_report)
+    from constructed per-seed losses; target loss falls with the keep ratio, HQ loss as given."""
+
+    def arm(name: str, x: float, target: float, hq: float, **facts: float) -> Arm:
+        noise = (-0.004, 0.0, 0.004)
+        losses = {
+            TARGET: [target + e for e in noise],
+            HQ: [hq + e for e in noise],
+            WEB: [3.3 + e for e in noise],
+        }
+        return Arm(name, x, losses, {"documents": int(100 * x) or 1, **facts})
+
+    keeps = (1.0, 0.5, 0.25)
+    web = [arm(f"{label} {k:.0%}", k, 3.0 - 0.1 * (1 - k), h) for k, h in zip(keeps, web_hq, strict=True)]
+    quality = [arm(f"{s:.0%} permuted", s, 2.8 + 0.2 * s, 2.4 + 0.3 * s) for s in (0.75, 0.0)]
+    filt = [
+        arm(
+            f"75% permuted, keep {k:.0%}",
+            k,
+            2.9,
+            2.5,
+            intact_share_kept=0.2 + 0.6 * (1 - k),
+            intact_share_best=min(1, 0.25 / k),
+        )
+        for k in keeps
+    ]
+    return {
+        **curves_report(web, quality, filt),
+        "targets": ["wikitext2", "hellaswag", "mmlu"],
+        "seeds": [1, 2, 3],
+        "token_budget": 8192,
+        "classifier": {"auc_heldout_hq_vs_web": 0.93, "auc_intact_vs_permuted": 0.81},
+        "reference": {"documents": {"classifier": 300, "synthetic": 120, "heldout": 180}},
+    }
+
+
+ILLUSION = _illusion((2.50, 2.501, 2.503))  # targets improve, HQ text does not: the illusion
 
 
 class _Collector(HTMLParser):
@@ -74,10 +114,7 @@ def _full_inputs() -> ReportInputs:
         domains_after={"Education": 0.45, "Finance": 0.35, "Others": 0.2},
         scores=(ScoreDistribution.from_values("educational_value", [0, 1, 1, 2, 3], [2, 3, 3, 4], bins=5),),
         sweep=SweepFit(predicted=(3.1, 3.3, 3.0, 3.6), actual=(3.2, 3.35, 3.05, 3.5)),
-        quality_illusion=(
-            IllusionRow("filtered", 3.0, 3.9, tuple(4.4 - 0.05 * i for i in range(10))),
-            IllusionRow("baseline", 3.2, 3.6, tuple(4.0 - 0.05 * i for i in range(10))),
-        ),
+        illusion=ILLUSION,
         validation=decide(0.8, ARMS).to_json(),
         sampling=QUADMIX,
         rater_signal={"reasoning": SIGNAL, "educational_value": NO_SIGNAL},
@@ -88,7 +125,7 @@ def test_full_report_renders_every_panel() -> None:
     html = render_html(_full_inputs())
     _assert_self_contained(html)
     assert "Not available" not in html
-    assert html.count("<svg") == 4  # domains, one score histogram, sweep scatter, per-decile lines
+    assert html.count("<svg") == 6  # domains, one score histogram, sweep scatter, three illusion curves
     for panel in ("verdict", "parameters", "domains", "scores", "rater-signal", "sweep", "quality-illusion"):
         assert f'data-panel="{panel}"' in html
     rows = dict(re.findall(r"<tr><th>(reasoning|educational_value)</th>(.*?)</tr>", html))
@@ -96,7 +133,12 @@ def test_full_report_renders_every_panel() -> None:
     assert 'class="warn">no: predictions span' in rows["educational_value"]
     assert rows["reasoning"].endswith("<td class='num'>1.000</td><td>yes</td>")
     assert "Spearman ρ on 4 held-out proxy runs: <b>1.000</b>" in html
-    assert "Quality illusion: filtered beats baseline" in html  # lower target loss, worse on HQ text
+    # the experiment's conclusion is the one computed from its curves
+    assert 'class="warn" data-illusion-verdict="illusion">The data-quality illusion holds here' in html
+    assert "lowers the target loss by 0.0750" in html and "loss change vs keep 100%" in html
+    assert "held-out HQ text" in html and "20% of 25%" in html  # the recovery of intact synthetic text
+    consistent = render_html(ReportInputs(mixture="m", illusion=_illusion((2.50, 2.46, 2.44))))
+    assert 'data-illusion-verdict="consistent">No illusion here' in consistent
     assert "45.00%" in html and "20.00%" in html
 
 
@@ -158,7 +200,7 @@ def test_untrusted_labels_are_escaped() -> None:
             mixture="web-en",
             domains_after={evil: 1.0},
             lineage={"note": evil},
-            quality_illusion=(IllusionRow(evil, 1.0, 2.0),),
+            illusion=_illusion((2.5, 2.5, 2.5), label=evil),
         )
     )
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -170,8 +212,6 @@ def test_inputs_are_validated() -> None:
         ScoreDistribution("x", edges=(0.0, 1.0), before=(0.5, 0.5), after=(1.0,))
     with pytest.raises(ValueError):
         SweepFit(predicted=(1.0, 2.0), actual=(1.0,))
-    with pytest.raises(ValueError):
-        IllusionRow("x", hq_loss_by_decile=(1.0, 2.0))
     with pytest.raises(ValueError):
         ReportInputs(mixture="m", domains_after={"a": float("nan")})
 
@@ -207,22 +247,14 @@ def test_collect_from_store(tmp_path: Path, shared_data: Path) -> None:
     centres = [(a + b) / 2 for a, b in zip(edu.edges, edu.edges[1:], strict=False)]
     mean = lambda hist: sum(c * h for c, h in zip(centres, hist, strict=True))  # noqa: E731
     assert mean(edu.after) > mean(edu.before)
-    assert inputs.sweep is None and inputs.quality_illusion == ()
+    assert inputs.sweep is None and inputs.illusion is None
     html = render_html(inputs)
     assert 'data-panel="sweep">Not available' in html and 'data-panel="scores"' in html
 
 
 def test_collect_reads_sweep_and_illusion(tmp_path: Path, shared_data: Path) -> None:
-    def losses(base: float, top: float) -> dict[str, object]:
-        deciles = [base + 0.1 * (5 - k) for k in range(1, 10)] + [top]
-        return {"objective_loss": base, "heldout_loss": sum(deciles) / 10, "heldout_loss_by_decile": deciles}
-
-    comparison = {  # the shape of tasks.mix.illusion.illusion_report
-        "quality": "mean of percentile-normalised criteria",
-        "objective": "wikitext",
-        "mixtures": {"chosen": losses(3.1, 3.6), "uniform": losses(3.3, 3.4), "topk": losses(3.0, 3.9)},
-    }
-    built = build_mixture(tmp_path / "store", shared_data, sweep_id="sweep-1", proxy_comparison=comparison)
+    built = build_mixture(tmp_path / "store", shared_data, sweep_id="sweep-1")
+    write_json_atomic(f"{built.store.sweeps('sweep-1')}/illusion.json", ILLUSION)
     write_json_atomic(  # the shape of the sweep stage's fit.json
         f"{built.store.sweeps('sweep-1')}/fit.json",
         {
@@ -244,12 +276,11 @@ def test_collect_reads_sweep_and_illusion(tmp_path: Path, shared_data: Path) -> 
     assert inputs.rater_signal == {"educational_value": NO_SIGNAL}
     assert inputs.sweep is not None and inputs.sweep.spearman == pytest.approx(0.8)
     assert inputs.sweep.predicted == (3.0, 3.2, 3.1, 3.5) and inputs.sweep.actual == (3.1, 3.3, 3.0, 3.6)
-    assert sorted(r.label for r in inputs.quality_illusion) == ["chosen", "topk", "uniform"]
+    assert inputs.illusion is not None and inputs.illusion["conclusion"] == ILLUSION["conclusion"]
     html = render_html(inputs)
     assert "Not available" not in html
     assert "chosen_predicted_loss" in html and "Spearman ρ on 4 out-of-fold proxy runs: <b>0.800</b>" in html
-    # top-k wins on the target set but loses on the best-scored decile: the illusion is called out
-    assert "topk beats chosen on the target set" in html and "best-scored decile" in html
+    assert 'data-illusion-verdict="illusion"' in html and html.count("<svg") >= 4
     # not gated at publication: the report computes the verdict from the sweep (no validation proxies: failed)
     assert inputs.validation is not None and inputs.validation["verdict"] == "failed"
     assert "no completed validation proxy on the chosen mixture" in html
