@@ -216,6 +216,20 @@ def _plan(cfg: ExportConfig, mix: PublishedMixture, tok_sha: str, n_out: int) ->
     }
 
 
+def _plan_of(m: ExportManifest) -> dict[str, Any]:
+    """The plan a finished export was made from (what :func:`_plan` gives for the same inputs)."""
+    return {
+        "format": m.format,
+        "release": m.release.url,
+        "content_digest": m.release.content_digest,
+        "tokenizer_sha256": m.tokenizer.sha256,
+        "eos_token": m.tokenizer.eos_token,
+        "seq_len": m.seq_len,
+        "seed": m.seed,
+        "shards": m.totals.shards,
+    }
+
+
 def export_release(cfg: ExportConfig) -> ExportResult:
     """Export (or finish exporting) one release version; see the module docstring."""
     mix = open_mixture(cfg.release, version=cfg.version)
@@ -226,11 +240,13 @@ def export_release(cfg: ExportConfig) -> ExportResult:
     n_out = cfg.shards or max(1, len(mix.manifest.shards))
     ident = export_id(cfg, tok_sha, n_out)
     out = cfg.out or default_export_url(mix, ident)
+    plan = _plan(cfg, mix, tok_sha, n_out)
     if exists(join(out, EXPORT_MANIFEST)):
         manifest = ExportManifest.from_bytes(read_bytes(join(out, EXPORT_MANIFEST)))
+        if _plan_of(manifest) != plan:
+            raise ValueError(f"{out} holds an export of other inputs or settings; choose another --out")
         return ExportResult(out, manifest, already_exported=True, shards_done=0)
     work = join(out, WORK_DIR)
-    plan = _plan(cfg, mix, tok_sha, n_out)
     plan_url = join(work, "plan.json")
     if exists(plan_url) and read_json(plan_url) != plan:
         raise ValueError(f"{out} holds an unfinished export of other inputs; remove it or choose --out")

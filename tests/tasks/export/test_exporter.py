@@ -146,3 +146,6 @@ def test_cli_export_and_its_errors(
     assert main(["export", local_release.url, "--tokenizer", tokenizer_file, "--eos-token", "<nope>"]) == 2
     assert "has no token '<nope>'" in capsys.readouterr().err
     assert main(["export", local_release.url, "--version", "v9", "--tokenizer", tokenizer_file]) != 0
+    # a finished export folder is never reused for other settings
+    assert main([*args[:-4], "--seq-len", "96", "--out", str(out)]) == 2
+    assert "holds an export of other inputs" in capsys.readouterr().err
