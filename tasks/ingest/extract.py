@@ -13,6 +13,7 @@ from typing import Literal
 from resiliparse.extract.html2text import extract_plain_text
 
 from tasks.ingest.boilerplate import PrecisionConfig, extract_text
+from tasks.ingest.boilerplate.site import SiteRepeatConfig
 from tasks.ingest.charset import ExtractionError, check_textual, decode
 
 __all__ = ["ExtractConfig", "ExtractionError", "check_textual", "decode", "html_to_text", "plain_to_text"]
@@ -30,6 +31,8 @@ class ExtractConfig:
     precision stage (:mod:`tasks.ingest.boilerplate`: link-density, chrome-pattern, end-of-article and edge
     rules, a whole-page fallback when the main-content extract is tiny); ``"resiliparse"`` is Resiliparse's
     ``extract_plain_text(main_content=...)`` alone, as datatrove and FineWeb-style pipelines run it.
+    ``site_repeat``: with ``"quarry"``, the ingest of a shard also drops lines repeated on several pages of
+    the same host in that shard (:mod:`tasks.ingest.boilerplate.site`; ``min_pages=0`` turns it off).
     """
 
     main_content: bool = True
@@ -37,6 +40,7 @@ class ExtractConfig:
     max_replacement_ratio: float = 0.05
     boilerplate: Boilerplate = "quarry"
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    site_repeat: SiteRepeatConfig = field(default_factory=SiteRepeatConfig)
 
     def __post_init__(self) -> None:
         if self.boilerplate not in BOILERPLATE_MODES:

@@ -13,13 +13,14 @@ import logging
 import re
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from tasks.ingest import minhash
+from tasks.ingest.boilerplate.site import strip_site_repeats
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.discover import InputFile
 from tasks.ingest.extract import ExtractionError, check_textual, html_to_text, plain_to_text
@@ -141,6 +142,7 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
         ):
             removed[key].append(value)
 
+    extracted: list[tuple[Record, str]] = []
     t_read = time.perf_counter()
     for item in read_file(spec.file.url, spec.file.kind, extract_cfg.max_page_bytes):
         if isinstance(item, Skipped):
@@ -168,8 +170,22 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
                 rec.offset, rec.url, "extraction_failed", f"{type(exc).__name__}: {exc}", rec.payload[:4096]
             )
             continue
+        timings["extract"] += time.perf_counter() - t0
+        # the payload is not needed past extraction: keep the shard's texts, not its HTML
+        extracted.append((replace(rec, payload=b""), text))
+
+    t_site = time.perf_counter()
+    texts = [text for _, text in extracted]
+    if extract_cfg.boilerplate == "quarry" and extract_cfg.site_repeat.min_pages > 0:
+        # lines on >= min_pages pages of one host in this shard are that site's template (boilerplate/site.py)
+        texts, repeated = strip_site_repeats(
+            [(rec.url, text) for rec, text in extracted], extract_cfg.site_repeat
+        )
+        if repeated:
+            counts["site_repeat_lines"] += repeated
+    timings["site_repeat"] = time.perf_counter() - t_site
+    for (rec, _), text in zip(extracted, texts, strict=True):
         t1 = time.perf_counter()
-        timings["extract"] += t1 - t0
         doc_id = document_id(rec.url, text)
         if not text:
             removed_row(doc_id, rec, "extract:empty_text", "und", 0.0, text)

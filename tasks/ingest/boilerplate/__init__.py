@@ -43,8 +43,10 @@ __all__ = [
     "chrome_selector",
     "clean_blocks",
     "drop_reasons",
+    "explain",
     "extract_text",
     "mark_chrome_elements",
+    "page_blocks",
     "parse_blocks",
     "protect_embeds",
     "render",
@@ -52,7 +54,18 @@ __all__ = [
 
 
 def extract_text(html: str, config: PrecisionConfig, main_content: bool = True) -> str:
-    """Main text of one page: Resiliparse's main-content extract, then the precision rules.
+    """Main text of one page: Resiliparse's main-content extract, then the precision rules."""
+    return render(clean_blocks(page_blocks(html, config, main_content), config))
+
+
+def explain(html: str, config: PrecisionConfig, main_content: bool = True) -> list[tuple[Block, str | None]]:
+    """Every block of the page with the reason it is dropped (None: kept), for debugging and tuning."""
+    blocks = page_blocks(html, config, main_content)
+    return list(zip(blocks, drop_reasons(blocks, config), strict=True))
+
+
+def page_blocks(html: str, config: PrecisionConfig, main_content: bool = True) -> list[Block]:
+    """The blocks of Resiliparse's main-content extract of ``html``, before the precision rules.
 
     When the main-content extract is tiny (under ``fallback_min_chars`` and under ``fallback_max_ratio`` of
     the whole page's text) Resiliparse has dropped the article itself (pages without article markup), so the
@@ -72,4 +85,4 @@ def extract_text(html: str, config: PrecisionConfig, main_content: bool = True) 
     finally:
         # The tree must not outlive this call (it cannot be freed on another thread).
         del tree
-    return render(clean_blocks(parse_blocks(markup), config))
+    return parse_blocks(markup)

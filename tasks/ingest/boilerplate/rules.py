@@ -29,6 +29,8 @@ class PrecisionConfig:
     class_hint_max_share: float = 0.3
     fallback_min_chars: int = 500
     fallback_max_ratio: float = 0.1
+    tail_section_position: float = 0.85
+    tail_section_max_chars: int = 600
 
 
 def clean_blocks(blocks: list[Block], config: PrecisionConfig) -> list[Block]:
@@ -64,14 +66,18 @@ def drop_reasons(blocks: list[Block], config: PrecisionConfig) -> list[str | Non
             if key in seen:
                 reasons[i] = "repeat"
             seen.add(key)
+    _cut_tail_section(blocks, reasons, config)
     return reasons
 
 
 def _is_chrome(text: str, config: PrecisionConfig) -> bool:
     size = len(text)
-    if size <= config.max_weak_chrome_chars and WEAK_CHROME.search(text):
+    if size > config.max_chrome_chars:
+        return False
+    lowered = text.lower()
+    if size <= config.max_weak_chrome_chars and WEAK_CHROME.search(lowered):
         return True
-    return size <= config.max_chrome_chars and CHROME.search(text) is not None
+    return CHROME.search(lowered)
 
 
 def _cut_tail(blocks: list[Block], reasons: list[str | None], total: int, config: PrecisionConfig) -> None:
@@ -93,6 +99,32 @@ def _cut_tail(blocks: list[Block], reasons: list[str | None], total: int, config
                 reasons[j] = "tail"
             return
         position += size
+
+
+def _cut_tail_section(blocks: list[Block], reasons: list[str | None], config: PrecisionConfig) -> None:
+    """A trailing box: a heading in the last ``1 - tail_section_position`` of the kept text, of a kind (h1-h6)
+    the page has not used before, followed by at most ``tail_section_max_chars`` of kept text (author boxes,
+    promotions, teasers after the article). It and everything after it go."""
+    if config.tail_section_position > 1:
+        return
+    kept = sum(len(b.text) for b, r in zip(blocks, reasons, strict=True) if r is None)
+    after = 0
+    for i in range(len(blocks) - 1, -1, -1):
+        if reasons[i] is not None:
+            continue
+        block = blocks[i]
+        before = kept - after - len(block.text)
+        if (
+            block.heading
+            and before >= config.tail_section_position * kept
+            and all(b.kind != block.kind for b in blocks[:i])
+        ):
+            for j in range(i, len(blocks)):
+                reasons[j] = reasons[j] or "tail_section"
+            return
+        after += len(block.text)
+        if after > config.tail_section_max_chars:
+            return
 
 
 def _is_prose(block: Block) -> bool:
