@@ -31,6 +31,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -55,9 +56,21 @@ from tasks.storage import Store, read_parquet, write_parquet_atomic  # noqa: E40
 PAIRWISE = "pairwise_educational_value"
 
 
-def reference_paragraphs(shared: Path, n: int) -> list[str]:
+def detokenize(text: str) -> str:
+    """WikiText-2 is stored tokenized ("the game 's", "60 cm ( 24 in )", "1 @,@ 000"): put it back into
+    ordinary prose so that the comparison is about content, not about the tokenizer's spacing."""
+    text = text.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
+    text = re.sub(r" ([.,;:!?)\]]|'s\b|n't\b)", r"\1", text)
+    return re.sub(r"([(\[]) ", r"\1", text)
+
+
+def reference_paragraphs(shared: Path, n: int, clean: bool = True) -> list[str]:
     text = (shared / "eval" / "wikitext-2" / "wiki.valid.txt").read_text(encoding="utf-8")
     paras = [p.strip() for p in text.split("\n") if len(p.strip()) > 600 and not p.strip().startswith("=")]
+    if clean:  # ordinary prose: at most two <unk> holes per paragraph, dropped
+        paras = [
+            detokenize(p.replace(" <unk>", "").replace("<unk> ", "")) for p in paras if p.count("<unk>") <= 2
+        ]
     step = max(1, len(paras) // n)
     return paras[::step][:n]
 
@@ -136,6 +149,38 @@ def split_half(comparisons: pa.Table, ids: list[str], prior: float) -> dict[str,
     }
 
 
+def turku_domain_agreement(url: str, shared: Path, n: int, max_doc_tokens: int) -> dict[str, Any]:
+    """The LLM domain rater itself (not the distilled model) against the Turku CORE human register labels on
+    ``n`` test-split pages (tasks/distill/human_labels.py: mapping, accuracy, Cohen's κ, Cramér's V)."""
+    from tasks.distill.human_labels import load_register_pages, register_agreement
+
+    pages = load_register_pages(shared / "labels" / "turku-register", sample_size=n)
+    store = Path(tempfile.mkdtemp(prefix="bench-turku-"))
+    write_store(store, [("turku", p.text) for p in pages])
+    started = time.monotonic()
+    result = run_rate(
+        RateConfig(
+            store=str(store),
+            server_url=url,
+            criteria=("domain",),
+            sample_size=len(pages),
+            name="turku",
+            heldout_fraction=0.0,
+            max_doc_tokens=max_doc_tokens,
+            consistency_check=False,
+            batch_size=8,
+            concurrency=2,
+        )
+    )
+    table = read_parquet(result.ratings_url).to_pandas().set_index("id")
+    ids = [f"turku-{i:03d}" for i in range(len(pages))]
+    domains = [table.loc[i, "domain"] if i in table.index else None for i in ids]
+    out = register_agreement([p.registers for p in pages], domains)
+    out["seconds"] = round(time.monotonic() - started, 1)
+    out["rater"] = f"LLM domain criterion ({result.model}), {max_doc_tokens} tokens per page"
+    return out
+
+
 def start_server(run_dir: Path) -> tuple[str, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -167,15 +212,35 @@ def main() -> None:
         "--k", type=int, default=8, help="comparisons per page (even: split-half uses the rounds)"
     )
     ap.add_argument("--max-doc-tokens", type=int, default=96)
+    ap.add_argument(
+        "--reference", choices=("clean", "raw"), default="clean", help="WikiText-2 detokenized, or as stored"
+    )
     ap.add_argument("--absolute", default="educational_value", help="comma-separated absolute criteria")
     ap.add_argument(
         "--store", default=None, help="store directory (default: a temp dir); reruns use the cache"
     )
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--turku-pages",
+        type=int,
+        default=0,
+        help="with --only-turku: pages for the LLM domain rater vs the Turku labels",
+    )
+    ap.add_argument("--only-turku", action="store_true")
     args = ap.parse_args()
+    if args.only_turku:
+        if not args.server_url:
+            ap.error("--only-turku needs --server-url")
+        agreement = turku_domain_agreement(
+            args.server_url, Path(args.shared), args.turku_pages, args.max_doc_tokens
+        )
+        print(json.dumps(agreement, indent=2))
+        if args.out:
+            Path(args.out).write_text(json.dumps(agreement, indent=2) + "\n")
+        return
 
     shared = Path(args.shared)
-    docs = [("ref", t) for t in reference_paragraphs(shared, args.per_class)]
+    docs = [("ref", t) for t in reference_paragraphs(shared, args.per_class, args.reference == "clean")]
     docs += [("web", t) for t in web_pages(shared, args.per_class)]
     store = Path(args.store or tempfile.mkdtemp(prefix="bench-pairwise-"))
     write_store(store, docs)
@@ -209,6 +274,7 @@ def main() -> None:
         "pages": {"reference": int(is_ref.sum()), "web": int((~is_ref).sum())},
         "max_doc_tokens": args.max_doc_tokens,
         "k": args.k,
+        "reference": args.reference,
         "model": result.model,
         "requests": result.requests,
         "prompts_ok": result.stats.get("ok"),

@@ -34,7 +34,13 @@ ALL_CRITERIA = ["educational_value", "professionalism", "readability", "reasonin
             description="OpenAI-compatible vLLM base URL; empty: $QUARRY_RATER_URL or "
             "http://127.0.0.1:8000/v1",
         ),
-        "criteria": Param(ALL_CRITERIA, type="array", description=f"criteria to rate, from {ALL_CRITERIA}"),
+        "criteria": Param(
+            ALL_CRITERIA,
+            type="array",
+            description=f"criteria to rate, from {ALL_CRITERIA}, or pairwise ones (QuRating, Bradley-Terry): "
+            "pairwise_educational_value, pairwise_writing_style, pairwise_required_expertise, "
+            "pairwise_facts_and_trivia",
+        ),
         "sample_size": Param(
             1000, type="integer", minimum=1, description="documents in the stratified sample"
         ),
