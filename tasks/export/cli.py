@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from tasks.export.manifest import DEFAULT_EOS_TOKEN, ExportConfig, default_tokenizer
+from tasks.runner import ClusterConfig, ShardFailures
 
 
 def register(sub: Any) -> None:
@@ -26,12 +28,15 @@ def register(sub: Any) -> None:
     p.add_argument("--shards", type=int, help="output shards (default: as many as the release has)")
     p.add_argument("--eos-token", default=DEFAULT_EOS_TOKEN, help="document separator (default: %(default)s)")
     p.add_argument("--out", help="where to write (default: <target>/<name>/exports/v<N>/<export id>)")
+    p.add_argument("--workers", type=int, default=0, help="Dask LocalCluster workers (0: in this process)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler")
     p.add_argument("--json", action="store_true", help="print export.json")
     p.set_defaults(func=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
     from tasks.export.exporter import export_release
+    from tasks.publish.objectstore import ObjectStoreError
 
     cfg = ExportConfig(
         release=args.release,
@@ -42,8 +47,13 @@ def _export(args: argparse.Namespace) -> int:
         shards=args.shards,
         eos_token=args.eos_token,
         out=args.out,
+        cluster=ClusterConfig(address=args.scheduler, n_workers=args.workers),
     )
-    result = export_release(cfg)
+    try:
+        result = export_release(cfg)
+    except (ShardFailures, ObjectStoreError) as exc:  # a shard failed (e.g. a checksum): one message, exit 1
+        print(f"quarry export: error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(result.manifest.model_dump(mode="json"), indent=2, sort_keys=True))
         return 0

@@ -47,6 +47,7 @@ from tasks.export.manifest import (
 )
 from tasks.publish.objectstore import sha256_hex
 from tasks.publish.reader import PublishedMixture, open_mixture
+from tasks.runner import run_shards
 from tasks.storage import (
     CompletionMarkers,
     exists,
@@ -203,6 +204,44 @@ def _reduce_bucket(
     return {"shard": shard.model_dump(mode="json"), "domains": per_domain}
 
 
+@dataclass(frozen=True)
+class _ShardTask:
+    """One map (release shard ``index``) or reduce (output shard ``index``) step; picklable for Dask."""
+
+    cfg: ExportConfig
+    release: str  # the pinned version's URL (<target>/<name>/v<N>)
+    index: int
+    n_out: int
+    out: str
+
+
+def _open(task: _ShardTask) -> tuple[PublishedMixture, Tokenizer, Any]:
+    mix = open_mixture(task.release)
+    tok, _ = load_tokenizer(task.cfg.tokenizer_path)
+    return mix, tok, token_dtype(tok.get_vocab_size(with_added_tokens=True)).type
+
+
+def _run_map(task: _ShardTask) -> None:
+    mix, tok, dtype = _open(task)
+    stem = _stem(mix.manifest.shards[task.index].path)
+    markers = CompletionMarkers(join(task.out, MARKERS_DIR, "map"))
+    if not markers.is_done(stem):
+        _map_shard(mix, task.index, tok, task.cfg, task.n_out, join(task.out, WORK_DIR), dtype)
+        markers.mark_done(stem)
+
+
+def _run_reduce(task: _ShardTask) -> None:
+    mix, tok, dtype = _open(task)
+    name = f"part-{task.index:05d}"
+    markers = CompletionMarkers(join(task.out, MARKERS_DIR, "reduce"))
+    if not markers.is_done(name):
+        eos_id = tok.token_to_id(task.cfg.eos_token)
+        if eos_id is None:
+            raise ValueError(f"the tokenizer has no token {task.cfg.eos_token!r}")
+        info = _reduce_bucket(mix, task.index, task.cfg, eos_id, join(task.out, WORK_DIR), task.out, dtype)
+        markers.mark_done(name, info)
+
+
 def _plan(cfg: ExportConfig, mix: PublishedMixture, tok_sha: str, n_out: int) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -253,25 +292,32 @@ def export_release(cfg: ExportConfig) -> ExportResult:
     write_json_atomic(plan_url, plan)
     remove_stale_temps(out)  # temporary files of a killed earlier run (local folders only)
     vocab = tok.get_vocab_size(with_added_tokens=True)
-    dtype = token_dtype(vocab).type
-    map_markers = CompletionMarkers(join(out, MARKERS_DIR, "map"))
-    reduce_markers = CompletionMarkers(join(out, MARKERS_DIR, "reduce"))
-    done_now = 0
+    markers = join(out, MARKERS_DIR)
+    map_markers = CompletionMarkers(join(markers, "map"))
+    reduce_markers = CompletionMarkers(join(markers, "reduce"))
     started = time.monotonic()
-    for i, entry in enumerate(mix.manifest.shards):
-        if not map_markers.is_done(_stem(entry.path)):
-            _map_shard(mix, i, tok, cfg, n_out, work, dtype)
-            map_markers.mark_done(_stem(entry.path))
-            done_now += 1
-    infos: list[dict[str, Any]] = []
-    for b in range(n_out):
-        name = f"part-{b:05d}"
-        if not reduce_markers.is_done(name):
-            reduce_markers.mark_done(name, _reduce_bucket(mix, b, cfg, eos_id, work, out, dtype))
-            done_now += 1
-        infos.append(reduce_markers.info(name))
+    stems = [_stem(e.path) for e in mix.manifest.shards]
+    todo_map = [i for i, stem in enumerate(stems) if not map_markers.is_done(stem)]
+    run_shards(
+        _run_map,
+        [_ShardTask(cfg, mix.url, i, n_out, out) for i in todo_map],
+        names=[stems[i] for i in todo_map],
+        cluster=cfg.cluster,
+        description="export-map",
+    )
+    parts = [f"part-{b:05d}" for b in range(n_out)]
+    todo_reduce = [b for b in range(n_out) if not reduce_markers.is_done(parts[b])]
+    run_shards(
+        _run_reduce,
+        [_ShardTask(cfg, mix.url, b, n_out, out) for b in todo_reduce],
+        names=[parts[b] for b in todo_reduce],
+        cluster=cfg.cluster,
+        description="export-reduce",
+    )
+    infos = [reduce_markers.info(name) for name in parts]
+    done_now = len(todo_map) + len(todo_reduce)
     log.info("export %s: %d shard steps in %.1fs", out, done_now, time.monotonic() - started)
-    manifest = _manifest(cfg, mix, tok_sha, eos_id, vocab, np.dtype(dtype).name, ident, infos)
+    manifest = _manifest(cfg, mix, tok_sha, eos_id, vocab, token_dtype(vocab).name, ident, infos)
     write_bytes_atomic(join(out, EXPORT_MANIFEST), manifest.to_bytes())
     remove(work, recursive=True)
     return ExportResult(out, manifest, already_exported=False, shards_done=done_now)

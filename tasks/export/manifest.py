@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.runner import ClusterConfig
 
 FORMAT = "quarry.export/1"
 EXPORT_MANIFEST = "export.json"
@@ -54,6 +56,8 @@ class ExportConfig:
     eos_token: str = DEFAULT_EOS_TOKEN
     out: str | None = None  # default: beside the release (see the module docstring)
     batch_documents: int = 512  # documents per tokenizer call
+    # where the shards run: in this process by default; a LocalCluster or a scheduler fans them out
+    cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(n_workers=0))
 
     def __post_init__(self) -> None:
         if self.seq_len < 2:

@@ -149,3 +149,40 @@ def test_cli_export_and_its_errors(
     # a finished export folder is never reused for other settings
     assert main([*args[:-4], "--seq-len", "96", "--out", str(out)]) == 2
     assert "holds an export of other inputs" in capsys.readouterr().err
+
+
+def test_export_on_a_dask_cluster_writes_the_same_bytes(
+    local_release: LocalRelease, tokenizer_file: str, tmp_path: Path
+) -> None:
+    from tasks.runner import ClusterConfig
+
+    one = export_release(
+        ExportConfig(release=local_release.url, tokenizer=tokenizer_file, seq_len=64, out=str(tmp_path / "a"))
+    )
+    two = export_release(
+        ExportConfig(
+            release=local_release.url,
+            tokenizer=tokenizer_file,
+            seq_len=64,
+            out=str(tmp_path / "b"),
+            cluster=ClusterConfig(n_workers=2),
+        )
+    )
+    assert one.manifest.model_dump(exclude={"created_at"}) == two.manifest.model_dump(exclude={"created_at"})
+
+
+def test_a_tampered_release_shard_stops_the_export(
+    local_release: LocalRelease, tokenizer_file: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    target = tmp_path / "pub"
+    shutil.copytree(local_release.target / "web-en" / "v1", target / "web-en" / "v1")
+    shutil.copy(local_release.target / "web-en" / "latest", target / "web-en" / "latest")
+    shard = sorted((target / "web-en" / "v1" / "shards").glob("*.parquet"))[1]
+    shard.write_bytes(sorted((target / "web-en" / "v1" / "shards").glob("*.parquet"))[0].read_bytes())
+    out = tmp_path / "out"
+    code = main(["export", str(target / "web-en"), "--tokenizer", tokenizer_file, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "does not match the manifest" in err and shard.name in err
+    assert not (out / EXPORT_MANIFEST).exists()
