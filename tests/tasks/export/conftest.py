@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from export_helper import ROWS_PER_SHARD, LocalRelease
 from mixture_helper import BuiltMixture, build_mixture
 
 from tasks.export.manifest import DEFAULT_TOKENIZER
 from tasks.publish import PublishConfig, publish_mixture
-
-ROWS_PER_SHARD = 8
-
-
-@dataclass(frozen=True)
-class LocalRelease:
-    built: BuiltMixture
-    target: Path  # the publication target; the release is target / "web-en"
-
-    @property
-    def url(self) -> str:
-        return str(self.target / "web-en")
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LocalRelease
+from export_helper import LocalRelease
 
 from tasks.cli import main
-from tasks.export import EXPORT_MANIFEST, ExportConfig, ExportManifest, export_release, load_tokenizer
+from tasks.export import (
+    EXPORT_MANIFEST,
+    ExportConfig,
+    ExportManifest,
+    ExportResult,
+    export_release,
+    load_tokenizer,
+)
 from tasks.export.indexed import INDEX_HEADER, IndexedShard
 from tasks.publish import open_mixture
 
@@ -90,6 +97,17 @@ def test_export_holds_every_copy_tokenized_and_leaves_the_release_alone(
     assert again.already_exported and again.manifest == m
 
 
+@pytest.fixture(scope="module")
+def reference(
+    local_release: LocalRelease, tokenizer_file: str, tmp_path_factory: pytest.TempPathFactory
+) -> ExportResult:
+    """An uninterrupted export in this process, to compare other runs with."""
+    out = tmp_path_factory.mktemp("reference") / "export"
+    return export_release(
+        ExportConfig(release=local_release.url, tokenizer=tokenizer_file, seq_len=64, out=str(out))
+    )
+
+
 def _run_export(release: str, out: Path, tokenizer: str, failpoint: str | None) -> int:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("QUARRY_FAILPOINT", None)
@@ -152,13 +170,11 @@ def test_cli_export_and_its_errors(
 
 
 def test_export_on_a_dask_cluster_writes_the_same_bytes(
-    local_release: LocalRelease, tokenizer_file: str, tmp_path: Path
+    local_release: LocalRelease, tokenizer_file: str, tmp_path: Path, reference: ExportResult
 ) -> None:
     from tasks.runner import ClusterConfig
 
-    one = export_release(
-        ExportConfig(release=local_release.url, tokenizer=tokenizer_file, seq_len=64, out=str(tmp_path / "a"))
-    )
+    one = reference
     two = export_release(
         ExportConfig(
             release=local_release.url,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import LocalRelease
+from export_helper import LocalRelease
 
 from tasks.export import ExportConfig, ExportResult, export_release
 from tasks.export.loader import ExportDataset, ResumableLoader, fetch_export

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import LocalRelease
+from export_helper import LocalRelease
 
 from tasks.export import ExportConfig, export_release
 from tasks.export.indexed import IndexedShard

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROWS_PER_SHARD
+from export_helper import ROWS_PER_SHARD
 from fixtures_s3 import S3Server
 from mixture_helper import BuiltMixture
 
