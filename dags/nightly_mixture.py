@@ -26,7 +26,7 @@ from quarry_common.gate import gate_params
 PIPELINE_PARAMS = (
     "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "rate_max_doc_tokens", "model_version",
     "sweep_id", "n_proxies", "proxy_token_budget", "search_size", "proxy_model", "mixture", "publish_to",
-    "bootstrap", "dry_run", "domains", "clusters", "min_spearman", "force_latest",
+    "bootstrap", "dry_run", "domains", "clusters", "min_spearman", "force_latest", "illusion_seeds",
 )  # fmt: skip
 
 

@@ -69,6 +69,8 @@ class PipelineConfig(BaseModel):
     # beyond the seed spread, the mixture is published as v<N> but ``latest`` stays (unless force_latest)
     min_spearman: float = Field(0.5, ge=-1.0, le=1.0)
     force_latest: bool = False
+    # the data-quality-illusion experiment (tasks/illusion) on the sweep in use: proxies per arm (>= 3); 0: off
+    illusion_seeds: int = Field(0, ge=0)
 
     @field_validator("mixture")
     @classmethod
@@ -208,7 +210,20 @@ def domain_column(config: PipelineConfig) -> Literal["domain", "cluster"]:
 
 
 def step_sweep(config: PipelineConfig) -> dict[str, Any]:
-    """The sweep whose chosen parameters drive the mixture: given, latest, or (bootstrap) a small new one."""
+    """The sweep whose chosen parameters drive the mixture: given, latest, or (bootstrap) a small new one; then,
+    with ``illusion_seeds``, the data-quality-illusion experiment on it (idempotent)."""
+    out = _sweep_in_use(config)
+    if config.illusion_seeds:
+        from tasks.illusion.experiment import IllusionSettings, run_illusion
+
+        settings = IllusionSettings(
+            seeds=config.illusion_seeds, eval_dir=str(Path(config.shared_data) / "eval")
+        )
+        out["illusion"] = run_illusion(config.store, out["sweep_id"], settings)["conclusion"]
+    return out
+
+
+def _sweep_in_use(config: PipelineConfig) -> dict[str, Any]:
     from tasks.sweep import (
         ProxyModelConfig,
         SweepConfig,

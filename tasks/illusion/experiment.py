@@ -33,7 +33,7 @@ from tasks.illusion.classifier import auc, train_classifier
 from tasks.illusion.measure import HQ, TARGET, WEB, Arm, curves_report, recovery
 from tasks.illusion.pools import Pool, keep_top, synthetic_pool
 from tasks.illusion.reference import ReferenceSource, default_sources, load_reference
-from tasks.storage import exists, join, read_json, read_parquet, write_json_atomic
+from tasks.storage import exists, read_json, read_parquet, write_json_atomic
 from tasks.sweep.config import SweepConfig, SweepPaths, json_digest, load_config
 from tasks.sweep.gate import MIN_SEEDS
 from tasks.sweep.tokenizer import encode_documents
@@ -106,7 +106,7 @@ def run_illusion(
 ) -> dict[str, Any]:
     """Run (or return the recorded) experiment on a planned sweep's corpus sample."""
     paths = SweepPaths(store, sweep_id)
-    out_url = join(paths.root, "illusion.json")
+    out_url = paths.illusion
     digest = json_digest(settings.to_json())
     if exists(out_url):
         done: dict[str, Any] = read_json(out_url)
@@ -154,7 +154,15 @@ def run_illusion(
     targets[WEB] = encode_documents(web_heldout)[0]
     seeds = [settings.seed * 7919 + 101 + j for j in range(settings.seeds)]
     streams, labels = [], []
+    trained: dict[
+        tuple[str, bytes], int
+    ] = {}  # an arm that selects exactly what another does shares its proxies
+    source = []
     for i, (_, _, _, pool, values) in enumerate(plan.arms):
+        key = (pool.name, values.tobytes())
+        source.append(trained.setdefault(key, i))
+        if source[-1] != i:
+            continue
         for s in seeds:
             streams.append(make_stream(pool.tokens, pool.offsets, values, s, config.model, config.train))
             labels.append((i, s))
@@ -171,7 +179,9 @@ def run_illusion(
     groups: dict[str, list[Arm]] = {"web": [], "quality": [], "synthetic_filter": []}
     for i, (group, label, x, pool, values) in enumerate(plan.arms):
         done_proxies = [
-            p for (j, _), p in zip(labels, outcome.proxies, strict=True) if j == i and p.status == "completed"
+            p
+            for (j, _), p in zip(labels, outcome.proxies, strict=True)
+            if j == source[i] and p.status == "completed"
         ]
         losses: dict[str, list[float]] = {
             m: [p.losses[m] for p in done_proxies] for m in (*target_names, HQ, WEB)

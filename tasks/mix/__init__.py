@@ -43,9 +43,9 @@ a skipped shard (listed with its reason in ``summary.json`` → ``corpus.shards_
 * ``unparameterised_domains``: corpus domains the spec has no parameters for (they contribute nothing);
 * ``baselines``: realised domain proportions of uniform sampling (``uniform``) and of top-k by score (``topk``:
   criterion, keep_fraction, tokens, proportions), for comparison;
-* ``proxy_comparison`` (when made from a sweep): the sweep's quality-illusion report for the chosen mixture
-  and the baselines: objective and target-set losses of proxies trained on each, held-out loss overall and per
-  quality decile, and their differences to uniform sampling (see :mod:`tasks.mix.illusion`).
+* ``proxy_comparison`` (when made from a sweep): the sweep's validation comparison of the chosen mixture and
+  the baselines: objective and target-set losses of proxies trained on each, held-out loss, and their
+  differences to uniform sampling (see :func:`tasks.sweep.validate.comparison`).
 """
 
 from tasks.mix.sampling import (

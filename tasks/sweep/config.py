@@ -73,7 +73,6 @@ class SweepConfig:
     validation_seeds: int = 3  # at least gate.MIN_SEEDS are trained whatever this says
     topk_criterion: str = "educational_value"
     topk_keep: float = 0.3
-    illusion_quality: str = "mean"
     seed: int = 0
     # ---- not part of identity ----
     device: str = "auto"
@@ -106,8 +105,6 @@ class SweepConfig:
             raise ValueError(f"topk_criterion {self.topk_criterion!r} is not one of {list(self.criteria)}")
         if not 0 < self.topk_keep <= 1:
             raise ValueError("topk_keep must be in (0, 1]")
-        if self.illusion_quality != "mean" and self.illusion_quality not in self.criteria:
-            raise ValueError(f"illusion_quality must be 'mean' or one of {list(self.criteria)}")
         if self.validation_seeds < 1 or self.sample_tokens < 1 or self.heldout_documents < 0:
             raise ValueError("validation_seeds and sample_tokens must be positive, heldout_documents >= 0")
         bad = {k: v for k, v in self.faults.items() if v not in ("nan", "die")}
@@ -139,7 +136,6 @@ class SweepConfig:
             "validation_seeds": self.validation_seeds,
             "topk_criterion": self.topk_criterion,
             "topk_keep": self.topk_keep,
-            "illusion_quality": self.illusion_quality,
             "seed": self.seed,
         }
 
@@ -172,7 +168,6 @@ class SweepConfig:
             validation_seeds=int(data["validation_seeds"]),
             topk_criterion=data["topk_criterion"],
             topk_keep=float(data["topk_keep"]),
-            illusion_quality=data["illusion_quality"],
             seed=int(data["seed"]),
             **runtime,
         )
@@ -208,7 +203,7 @@ class SweepPaths:
         self.chosen = join(self.root, "chosen.json")
         self.validation = join(self.root, "validation", "runs.json")
         self.report = join(self.root, "report.json")
-        self.report_deciles = join(self.root, "report_deciles.parquet")
+        self.illusion = join(self.root, "illusion.json")
         self.summary = join(self.root, "sweep.json")
         self.markers = CompletionMarkers(self.store.markers("sweep", sweep_id))
         self.latest = join(self.store.path("sweeps"), "latest.json")

@@ -72,7 +72,7 @@ def config_from_params(
     ):
         if params.get(key) is not None:
             kwargs[key] = int(params[key])
-    for key in ("mode", "objective", "device", "topk_criterion", "illusion_quality", "domain_column"):
+    for key in ("mode", "objective", "device", "topk_criterion", "domain_column"):
         if params.get(key):
             kwargs[key] = str(params[key])
     if params.get("topk_keep") is not None:

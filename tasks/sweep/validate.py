@@ -1,17 +1,17 @@
-"""Validation proxies: fresh seeds on the chosen mixture and on the baselines, and the quality-illusion
-report.
+"""Validation proxies: fresh seeds on the chosen mixture and on the baselines; per arm its target losses, its
+loss on the sweep's held-out documents and its difference to uniform sampling (``report.json``). The
+data-quality-illusion experiment is :mod:`tasks.illusion` (a high-quality reference set, not these arms).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from tasks.mix.illusion import MixtureEvaluation, decile_rows, illusion_report, quality_of
 from tasks.mix.sampling import (
     SamplingSpec,
     TopKSpec,
@@ -22,15 +22,55 @@ from tasks.storage import (
     exists,
     read_json,
     write_json_atomic,
-    write_parquet_atomic,
 )
 from tasks.sweep.config import SweepConfig, SweepPaths, json_digest, load_config, objective_value
 from tasks.sweep.gate import MIN_SEEDS, ArmStats
 from tasks.sweep.plan import SweepPlan
+from tasks.sweep.targets import HELDOUT
 from tasks.sweep.train import encode_targets, load_sample, sample_mixture
 from tasks.sweep.trainer import make_stream, train_proxies
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class MixtureEvaluation:
+    """Proxy results for one mixture, averaged over its validation seeds."""
+
+    targets: dict[str, float]
+    objective: float
+    n_proxies: int
+
+
+def comparison(
+    mixtures: Mapping[str, MixtureEvaluation], *, objective: str, n_heldout: int, reference: str = "uniform"
+) -> dict[str, Any]:
+    """Per mixture: objective, target-set losses, held-out loss, and each one's difference to ``reference``."""
+    out: dict[str, Any] = {
+        "objective": objective,
+        "reference": reference,
+        "n_heldout_documents": n_heldout,
+        "mixtures": {
+            name: {
+                "n_proxies": ev.n_proxies,
+                "objective_loss": ev.objective,
+                "target_losses": dict(ev.targets),
+                "heldout_loss": ev.targets.get(HELDOUT, float("nan")),
+            }
+            for name, ev in mixtures.items()
+        },
+    }
+    ref = out["mixtures"].get(reference)
+    if ref is not None:
+        for m in out["mixtures"].values():
+            m["vs_reference"] = {
+                "objective": m["objective_loss"] - ref["objective_loss"],
+                "heldout": m["heldout_loss"] - ref["heldout_loss"],
+                "targets": {
+                    t: v - ref["target_losses"].get(t, float("nan")) for t, v in m["target_losses"].items()
+                },
+            }
+    return out
 
 
 def baseline_specs(config: SweepConfig, chosen: Mapping[str, Any]) -> dict[str, SamplingSpec]:
@@ -61,7 +101,7 @@ def validation_seeds(config: SweepConfig, plan_seeds: Iterable[int], n: int) -> 
 def validate_sweep(store: str, sweep_id: str, *, device: str | None = None) -> dict[str, Any]:
     """Train ``max(validation_seeds, MIN_SEEDS)`` fresh-seed proxies on each of the chosen mixture and the
     baselines (one batch), record every seed's objective (``validation/runs.json``, read by
-    :mod:`tasks.sweep.gate`) and write the quality-illusion report with each arm's mean and 95 % interval.
+    :mod:`tasks.sweep.gate`) and write the comparison (``report.json``) with each arm's mean and 95 % interval.
     Idempotent."""
     paths = SweepPaths(store, sweep_id)
     if not exists(paths.chosen):
@@ -98,7 +138,6 @@ def validate_sweep(store: str, sweep_id: str, *, device: str | None = None) -> d
         targets=targets,
         heldout_docs=corpus.heldout_docs,
         device=device or config.device,
-        keep_doc_losses=True,
     )
     target_names = [t.name for t in config.targets]
     evals: dict[str, MixtureEvaluation] = {}
@@ -126,25 +165,12 @@ def validate_sweep(store: str, sweep_id: str, *, device: str | None = None) -> d
             continue
         tnames = sorted({k for p in good for k in p.losses})
         mean_losses = {k: float(np.mean([p.losses[k] for p in good])) for k in tnames}
-        doc = (
-            np.nanmean(np.array([p.heldout_doc_losses for p in good], dtype=float), axis=0)
-            if (corpus.heldout_docs)
-            else np.zeros(0)
-        )
         evals[name] = MixtureEvaluation(
             targets=mean_losses,
             objective=objective_value(mean_losses, config.objective, target_names),
-            doc_losses=doc,
             n_proxies=len(good),
         )
-    quality, qname = quality_of(corpus.heldout_normalised, config.criteria, config.illusion_quality)
-    report = illusion_report(
-        evals,
-        quality=quality,
-        doc_weights=corpus.heldout_tokens,
-        quality_name=qname,
-        objective=config.objective,
-    )
+    report = comparison(evals, objective=config.objective, n_heldout=len(corpus.heldout_docs))
     report["mixture_composition"] = mixtures
     report["specs"] = {k: v.to_json() for k, v in specs.items()}
     report["sweep_id"] = sweep_id
@@ -164,9 +190,6 @@ def validate_sweep(store: str, sweep_id: str, *, device: str | None = None) -> d
         "train_seconds": outcome.train_seconds,
     }
     write_json_atomic(paths.validation, {"format": FORMAT, "seeds": seeds, "runs": runs_out})
-    rows = decile_rows(report)
-    if rows:
-        write_parquet_atomic(paths.report_deciles, pa.Table.from_pylist(rows))
     write_json_atomic(paths.report, report)
     paths.markers.mark_done("validation", {"mixtures": list(evals), "chosen": digest, "format": FORMAT})
     return report

@@ -113,17 +113,12 @@ def test_chosen_mixture_beats_uniform_sampling(main_sweep: tuple[SweepConfig, Sw
     assert chosen["n_proxies"] == uniform["n_proxies"] == 3
     assert chosen["objective_loss"] < uniform["objective_loss"] - 0.02
     assert chosen["vs_reference"]["objective"] < 0
-    # the quality-illusion report: per-decile held-out loss for every mixture
-    n_heldout = sum(d["n_documents"] for d in report["deciles"])
-    assert (
-        len(report["deciles"]) == 10 and 40 <= n_heldout <= 80 and report["n_heldout_documents"] == n_heldout
-    )
+    # every arm's target and held-out losses, and their differences to uniform sampling
+    assert 40 <= report["n_heldout_documents"] <= 80
     for m in mixes.values():
-        assert len(m["heldout_loss_by_decile"]) == 10
         assert set(m["target_losses"]) == {"wikitext2", "hellaswag", "mmlu", "heldout"}
-    # the corrupted fixture documents sit in the bottom deciles: filtering mixtures fit them worse than uniform
-    assert mixes["topk"]["vs_reference"]["bottom_decile"] > 0
-    assert (root / "report_deciles.parquet").exists()
+        assert m["heldout_loss"] == m["target_losses"]["heldout"] > 0
+        assert m["vs_reference"]["heldout"] == pytest.approx(m["heldout_loss"] - uniform["heldout_loss"])
     chosen_json = json.loads((root / "chosen.json").read_text())
     assert chosen_json["spec"]["kind"] == "quadmix" and len(chosen_json["spec"]["domains"]) == 5
     latest = json.loads((Path(config.store) / "sweeps" / "latest.json").read_text())
