@@ -126,6 +126,7 @@ def collect_inputs(
         validation=validation,
         sampling=sampling,
         rater_signal=_rater_signal(store, manifest, pool),
+        human_labels=_human_labels(store, manifest, pool),
     )
 
 
@@ -322,3 +323,21 @@ def _ratings_of(store: Store, version: str) -> str | None:
         return None
     card = read_json(card_url) if exists(card_url) else None
     return str(card["ratings"]) if isinstance(card, Mapping) and card.get("ratings") else None
+
+
+def _human_labels(store: Store, manifest: Manifest | None, pool: pa.Table | None) -> Mapping[str, Any] | None:
+    """The ``human_labels`` block of the model card(s) behind the mixture's scores: the domain model's agreement
+    with human register labels (tasks/distill/human_labels.py); None when no card measured it."""
+    versions: list[str] = list(manifest.lineage.fasttext_model_versions) if manifest is not None else []
+    if not versions and pool is not None and "model_version" in pool.column_names:
+        versions = sorted({str(v) for v in pc.unique(pool["model_version"]).to_pylist() if v})
+    for version in versions:
+        try:
+            url = f"{store.models(version)}/model_card.json"
+        except ValueError:
+            continue
+        card = read_json(url) if exists(url) else None
+        block = card.get("human_labels") if isinstance(card, Mapping) else None
+        if isinstance(block, Mapping):
+            return block
+    return None

@@ -11,7 +11,7 @@ from typing import Any
 from tasks.report import svg
 from tasks.report.illusion import illusion_panel
 from tasks.report.inputs import ReportInputs
-from tasks.report.release import parameters_panel, rater_signal_panel, verdict_panel
+from tasks.report.release import human_labels_panel, parameters_panel, rater_signal_panel, verdict_panel
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;line-height:1.4}
@@ -121,6 +121,7 @@ def render_html(inputs: ReportInputs) -> str:
         f"<h2>Domain proportions before and after mixing</h2>{_domains(inputs)}"
         f"<h2>Quality-score distributions</h2>{_scores(inputs)}"
         f"<h2>Rater signal</h2>{rater_signal_panel(inputs.rater_signal)}"
+        f"{human_labels_panel(inputs.human_labels)}"
         f"<h2>Proxy sweep fit</h2>{_sweep(inputs)}"
         f"<h2>Data-quality illusion experiment</h2>{illusion_panel(inputs.illusion)}"
         "</body></html>\n"

@@ -109,6 +109,7 @@ class ReportInputs:
     validation: Mapping[str, Any] | None = None  # the release gate's block (tasks/sweep/gate.py), shown first
     sampling: Mapping[str, Any] | None = None  # the sampling function's JSON (tasks/mix/sampling.py)
     rater_signal: Mapping[str, Mapping[str, Any]] | None = None  # per criterion (tasks/distill/signal.py)
+    human_labels: Mapping[str, Any] | None = None  # domain model vs human labels (distill/human_labels.py)
 
     def __post_init__(self) -> None:
         for what, proportions in (
