@@ -160,8 +160,11 @@ def rater_signal_panel(signal: Mapping[str, Mapping[str, Any]] | None) -> str:
 def human_labels_panel(human: Mapping[str, Any] | None) -> str:
     """The domain model against human register (genre) labels: mapped accuracy, Cohen's κ, the confusion of the
     mapped classes, and Cramér's V of register × domain (tasks/distill/human_labels.py)."""
-    if not human:
-        return _na("human-labels", "the model card has no agreement with human labels")
+    if not human:  # a note, not a missing panel: most model versions are distilled without a labels path
+        return (
+            '<p class="muted" data-panel="human-labels">No agreement with human labels was measured for '
+            "these models (distil with a labels path: DistillConfig.human_labels).</p>"
+        )
     if human.get("skipped"):
         return _na("human-labels", f"agreement with human labels not measured: {human['skipped']}")
     confusion = human.get("confusion") or {}

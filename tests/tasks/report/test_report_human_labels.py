@@ -29,5 +29,5 @@ def test_human_label_agreement_travels_from_the_model_card_to_the_report(tmp_pat
     assert "<th>commercial</th><td class='num'>1</td><td class='num'>1</td>" in html  # one IP page missed
 
     assert _human_labels(store, None, pa.table({"model_version": ["other"]})) is None
-    assert "Not available" in human_labels_panel(None)
+    assert "No agreement with human labels was measured" in human_labels_panel(None)
     assert "not measured: no label files" in human_labels_panel({"skipped": "no label files"})
