@@ -2,8 +2,9 @@
 
 1. A high-quality (HQ) reference set (:mod:`tasks.illusion.reference`) is split into a classifier-training part,
    a synthetic-control part and a held-out part.
-2. A fastText classifier learns HQ (classifier part) vs web (an equal-sized sample of the pool's training
-   documents) (:mod:`tasks.illusion.classifier`); its AUC on held-out HQ vs held-out web documents is recorded.
+2. A fastText classifier learns HQ (classifier part) vs web (the pool's training documents, at most as many as
+   HQ ones) (:mod:`tasks.illusion.classifier`), cross-fitted: two folds of the pool, each scored by the model
+   trained on the other; its AUC on held-out HQ vs held-out web documents is recorded.
 3. Keep-ratio sweep: the pool's documents ranked by P(hq), the top ``keep`` of them kept (1.0 = unfiltered).
 4. Synthetic control: the synthetic-part HQ documents with a rising share of token-permuted documents
    (:func:`tasks.illusion.pools.synthetic_pool`), each trained unfiltered (quality known by construction), and
@@ -127,15 +128,28 @@ def run_illusion(
         heldout_fraction=settings.heldout_fraction,
         synthetic_fraction=settings.synthetic_fraction if settings.permuted_shares else 0.0,
     )
-    rng = np.random.default_rng(settings.seed)
-    n_web = min(len(pool_texts), len(ref.parts["classifier"]))
-    web_train = [pool_texts[i] for i in sorted(rng.choice(len(pool_texts), n_web, replace=False))]
-    clf = train_classifier(ref.parts["classifier"], web_train, seed=settings.seed)
+    # Cross-fitting: the pool is split in two folds; the classifier trained on one fold's web documents scores the
+    # other fold, so no pool document is scored by a model that saw it as a negative (that would push it down).
+    fold = np.random.default_rng(settings.seed).permutation(len(pool_texts)) % 2
+    cap = len(ref.parts["classifier"])  # web negatives per fold: at most as many as HQ positives
+    clfs = [
+        train_classifier(
+            ref.parts["classifier"],
+            [t for t, f in zip(pool_texts, fold, strict=True) if f == k][:cap],
+            seed=settings.seed,
+        )
+        for k in (0, 1)
+    ]
+    clf = clfs[0]  # scores everything outside the pool (held-out sets, the synthetic control)
     budget = settings.token_budget or config.token_budget
 
     plan = _Plan()
     web = Pool.of("web", pool_texts)
-    web_scores = clf.score(pool_texts)
+    web_scores = np.empty(len(pool_texts))
+    for part in (0, 1):
+        web_scores[fold == part] = clfs[1 - part].score(
+            [t for t, f in zip(pool_texts, fold, strict=True) if f == part]
+        )
     for k in sorted(settings.keep, reverse=True):
         plan.add("web", f"keep {k:.0%}", k, web, keep_top(web_scores, k))
     synth_scores: dict[str, Any] = {}
@@ -207,7 +221,8 @@ def run_illusion(
         "classifier": {
             "kind": "fastText hq vs web (DCLM-style), text normalised as the distilled raters'",
             "train_hq": clf.train_hq,
-            "train_web": clf.train_web,
+            "train_web": [c.train_web for c in clfs],
+            "cross_fitted": "two folds of the pool: each fold is scored by the classifier trained on the other",
             "learning_rate": clf.learning_rate,
             "auc_heldout_hq_vs_web": auc(hq_scores, webh_scores),
             **synth_scores,
