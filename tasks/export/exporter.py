@@ -16,6 +16,7 @@ produces byte-identical files. The release itself is only read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -213,33 +214,39 @@ class _ShardTask:
     index: int
     n_out: int
     out: str
+    tokenizer_sha: str
+    eos_id: int
+    dtype: str
 
 
-def _open(task: _ShardTask) -> tuple[PublishedMixture, Tokenizer, Any]:
-    mix = open_mixture(task.release)
-    tok, _ = load_tokenizer(task.cfg.tokenizer_path)
-    return mix, tok, token_dtype(tok.get_vocab_size(with_added_tokens=True)).type
+@functools.lru_cache(maxsize=4)
+def _cached_tokenizer(path: str, sha: str) -> Tokenizer:
+    """One tokenizer per process and file (a worker runs many shards); refuses a file changed since the plan."""
+    tok, found = load_tokenizer(path)
+    if found != sha:
+        raise ValueError(f"{path} changed while the export ran (sha256 {found[:12]}, planned {sha[:12]})")
+    return tok
 
 
 def _run_map(task: _ShardTask) -> None:
-    mix, tok, dtype = _open(task)
+    mix = open_mixture(task.release)
     stem = _stem(mix.manifest.shards[task.index].path)
     markers = CompletionMarkers(join(task.out, MARKERS_DIR, "map"))
     if not markers.is_done(stem):
-        _map_shard(mix, task.index, tok, task.cfg, task.n_out, join(task.out, WORK_DIR), dtype)
+        tok = _cached_tokenizer(task.cfg.tokenizer_path, task.tokenizer_sha)
+        work = join(task.out, WORK_DIR)
+        _map_shard(mix, task.index, tok, task.cfg, task.n_out, work, np.dtype(task.dtype).type)
         markers.mark_done(stem)
 
 
 def _run_reduce(task: _ShardTask) -> None:
-    mix, tok, dtype = _open(task)
     name = f"part-{task.index:05d}"
     markers = CompletionMarkers(join(task.out, MARKERS_DIR, "reduce"))
     if not markers.is_done(name):
-        eos_id = tok.token_to_id(task.cfg.eos_token)
-        if eos_id is None:
-            raise ValueError(f"the tokenizer has no token {task.cfg.eos_token!r}")
-        info = _reduce_bucket(mix, task.index, task.cfg, eos_id, join(task.out, WORK_DIR), task.out, dtype)
-        markers.mark_done(name, info)
+        mix = open_mixture(task.release)
+        work = join(task.out, WORK_DIR)
+        dtype = np.dtype(task.dtype).type
+        markers.mark_done(name, _reduce_bucket(mix, task.index, task.cfg, task.eos_id, work, task.out, dtype))
 
 
 def _plan(cfg: ExportConfig, mix: PublishedMixture, tok_sha: str, n_out: int) -> dict[str, Any]:
@@ -292,6 +299,7 @@ def export_release(cfg: ExportConfig) -> ExportResult:
     write_json_atomic(plan_url, plan)
     remove_stale_temps(out)  # temporary files of a killed earlier run (local folders only)
     vocab = tok.get_vocab_size(with_added_tokens=True)
+    dtype = token_dtype(vocab).name
     markers = join(out, MARKERS_DIR)
     map_markers = CompletionMarkers(join(markers, "map"))
     reduce_markers = CompletionMarkers(join(markers, "reduce"))
@@ -300,7 +308,7 @@ def export_release(cfg: ExportConfig) -> ExportResult:
     todo_map = [i for i, stem in enumerate(stems) if not map_markers.is_done(stem)]
     run_shards(
         _run_map,
-        [_ShardTask(cfg, mix.url, i, n_out, out) for i in todo_map],
+        [_ShardTask(cfg, mix.url, i, n_out, out, tok_sha, eos_id, dtype) for i in todo_map],
         names=[stems[i] for i in todo_map],
         cluster=cfg.cluster,
         description="export-map",
@@ -309,7 +317,7 @@ def export_release(cfg: ExportConfig) -> ExportResult:
     todo_reduce = [b for b in range(n_out) if not reduce_markers.is_done(parts[b])]
     run_shards(
         _run_reduce,
-        [_ShardTask(cfg, mix.url, b, n_out, out) for b in todo_reduce],
+        [_ShardTask(cfg, mix.url, b, n_out, out, tok_sha, eos_id, dtype) for b in todo_reduce],
         names=[parts[b] for b in todo_reduce],
         cluster=cfg.cluster,
         description="export-reduce",
@@ -317,7 +325,7 @@ def export_release(cfg: ExportConfig) -> ExportResult:
     infos = [reduce_markers.info(name) for name in parts]
     done_now = len(todo_map) + len(todo_reduce)
     log.info("export %s: %d shard steps in %.1fs", out, done_now, time.monotonic() - started)
-    manifest = _manifest(cfg, mix, tok_sha, eos_id, vocab, token_dtype(vocab).name, ident, infos)
+    manifest = _manifest(cfg, mix, tok_sha, eos_id, vocab, dtype, ident, infos)
     write_bytes_atomic(join(out, EXPORT_MANIFEST), manifest.to_bytes())
     remove(work, recursive=True)
     return ExportResult(out, manifest, already_exported=False, shards_done=done_now)
