@@ -7,16 +7,25 @@ of its ``minimal_html`` output, so each block knows whether it is a heading and 
 * **link-heavy blocks**: a non-heading block whose text is mostly link text (``max_link_density``): "read
   also" teasers, tag lists, breadcrumbs, category and login lines. Listing pages (most of the page's text is
   linked headlines) are detected and keep their headlines.
-* **chrome patterns** (:data:`CHROME`): cookie and consent notices, newsletter and subscription boxes, donation
-  appeals, share prompts, copyright lines, photo credits, "posted in / tags" lines, sources, author boxes, in
-  the languages of the evaluation set (en, de, fr, es, it, pl, pt, nl); only blocks shorter than
-  ``max_chrome_chars`` are matched, so an article that mentions cookies stays.
+* **chrome phrases** (:data:`CHROME`, :data:`WEAK_CHROME`, matched on lower-cased text): cookie and consent
+  notices, newsletter and subscription boxes, donation appeals, share prompts, copyright lines, photo credits,
+  "posted in / tags" lines, sources, author boxes, app and magazine promotion, reader-feedback prompts,
+  pagination and file-download labels, server error lines, in the languages of the evaluation set (en, de,
+  fr, es, it, pl, pt, nl); only blocks shorter than ``max_chrome_chars`` (``max_weak_chrome_chars`` for the
+  weak ones) are matched, so an article that mentions cookies stays.
 * **date-only and separator-only lines**.
 * **the tail after an end-of-article marker** (:data:`END_MARKER`): a short heading-like block such as
-  "Related articles", "Lesen Sie auch", "Über den Autor", "Kommentare" in the second half of the text ends
+  "Related articles", "Lesen Sie auch", "Über den Autor", "Kommentare" after the first 40 % of the text ends
   the article; it and everything after it are dropped.
+* **edges**: short non-sentence lines before the first and after the last prose paragraph, and a leading
+  ``<h1>`` title; **late ``<h1>``s** (an ``<h1>`` after the article's first paragraph titles another item: a
+  teaser or a listing entry).
+* **a trailing box**: a heading of a level the page has not used before, in the last 15 % of the kept text
+  and followed by at most ``tail_section_max_chars`` (author boxes, promotions, "partners" boxes).
 * **repeated short lines** within the page (gallery captions, photo credits, "share" rows) beyond their first
   occurrence.
+* **site templates** (:mod:`tasks.ingest.boilerplate.site`, a per-shard pass run by the ingest after
+  extraction): lines on at least three pages of the same host in the shard.
 
 Embedded tweets and quotes (``blockquote.twitter-tweet``, ``instagram-media``, ``tiktok-embed``) are relabelled
 before extraction so Resiliparse's social-widget class filter does not drop them (:func:`protect_embeds`).

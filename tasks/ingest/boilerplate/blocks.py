@@ -61,7 +61,9 @@ def parse_blocks(markup: str) -> list[Block]:
         if kind == "pre":
             in_pre = _PRE_CLOSE.search(line) is None
         if "<" in line:
-            links = sum(len(_WS.sub(" ", _strip(x)).strip()) for x in _LINK.findall(line))
+            links = (
+                sum(len(_WS.sub(" ", _strip(x)).strip()) for x in _LINK.findall(line)) if "<a" in line else 0
+            )
             text = _strip(line)
         else:
             links = 0

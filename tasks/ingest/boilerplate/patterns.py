@@ -36,6 +36,9 @@ CHROME = Phrases(
         r"le puede interesar|(?:à )?lire aussi|leggi anche|lee también|leia também|read|lesen sie dazu)\b ?:",
         # author boxes
         r"schreibt (?:seit|für|über)\b",
+        # site taglines and app pitches, server error lines
+        r"(?:get )?the latest (?:news|on)\b",
+        r"(?:warning|notice|deprecated|fatal error|parse error): .* (?:in|on line) ",
     ],
     word=[
         r"abonn",
@@ -68,6 +71,9 @@ CHROME = Phrases(
         r"hear what you think|letter to the editor|leserbrief",
         r"affiliate|provisions-?link|ohne gewähr|druckfähige|pressefotos",
         r"exklusive (?:angebote|vorteile)|per e-?mail\b.*\b(?:erhalten|tipps)",
+        # pagination and search-box lines, file-download labels
+        r"es werden die .* angezeigt|showing \d+ ?(?:to|-|–) ?\d+ of|meist gesucht|häufig gesucht",
+        r"pdf ?\| ?\d+ ?[km]b\b",
     ],
 )
 WEAK_CHROME = Phrases(
@@ -80,6 +86,7 @@ WEAK_CHROME = Phrases(
         r"datenschutz|impressum|terms of (?:use|service)|nutzungsbedingungen",
         r"udostępnij|follow us|folgen sie uns|folge uns|suivez-nous|s[ií]guenos|like us on|liken sie",
         r"unterstütze|support us|wesprzyj|faire un don|einloggen|registrier|zurück|back to top|nach oben",
+        r"help us (?:continue|keep)|können wir (?:ihnen )?helfen|can we help",
     ],
 )
 END_MARKER = re.compile(

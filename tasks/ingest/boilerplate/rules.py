@@ -15,9 +15,9 @@ class PrecisionConfig:
     max_link_density: float = 0.5
     listing_link_share: float = 0.5
     max_chrome_chars: int = 200
-    max_weak_chrome_chars: int = 60
+    max_weak_chrome_chars: int = 80
     end_marker_max_chars: int = 60
-    end_marker_min_position: float = 0.5
+    end_marker_min_position: float = 0.4
     max_repeat_chars: int = 120
     edge_max_chars: int = 60
     trim_head: bool = True
@@ -31,6 +31,7 @@ class PrecisionConfig:
     fallback_max_ratio: float = 0.1
     tail_section_position: float = 0.85
     tail_section_max_chars: int = 600
+    late_h1: bool = True
 
 
 def clean_blocks(blocks: list[Block], config: PrecisionConfig) -> list[Block]:
@@ -67,7 +68,19 @@ def drop_reasons(blocks: list[Block], config: PrecisionConfig) -> list[str | Non
                 reasons[i] = "repeat"
             seen.add(key)
     _cut_tail_section(blocks, reasons, config)
+    if config.late_h1:
+        _drop_late_h1(blocks, reasons)
     return reasons
+
+
+def _drop_late_h1(blocks: list[Block], reasons: list[str | None]) -> None:
+    h1 = [i for i, b in enumerate(blocks) if b.kind == "h1"]
+    prose = next((i for i, b in enumerate(blocks) if reasons[i] is None and _is_prose(b)), None)
+    if prose is None:
+        return
+    for i in h1:
+        if i > prose and reasons[i] is None:
+            reasons[i] = "late_h1"
 
 
 def _is_chrome(text: str, config: PrecisionConfig) -> bool:

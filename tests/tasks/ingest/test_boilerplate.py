@@ -85,6 +85,68 @@ def test_link_lists_go_unless_the_page_is_a_listing() -> None:
     assert render(clean_blocks(parse_blocks(listing), PrecisionConfig())).count("Headline") == 6
 
 
+def _prose(n: int) -> str:
+    return f"<p>Paragraph {n} of the article, a full sentence that carries the story forward, step by step, to its end.</p>"
+
+
+def test_trailing_box_and_late_h1_go_but_article_sections_stay() -> None:
+    body = [_prose(i) for i in range(12)]
+    box = [
+        "<h4>Unser Partner am Berg</h4>",
+        "<p>Die Bergschule Maria bietet Kurse für alle Stufen an, vom ersten Klettersteig bis zur Hochtour, jeden Sommer neu.</p>",
+    ]
+    markup = "\n\n".join(
+        ["<h1>Title of the article</h1>", *body[:6], "<h1>Another story you may like</h1>", *body[6:], *box]
+    )
+    blocks = parse_blocks(markup)
+    reasons = dict(zip((b.text for b in blocks), drop_reasons(blocks, PrecisionConfig()), strict=True))
+    assert reasons["Unser Partner am Berg"] == "tail_section"
+    assert (
+        reasons[
+            "Die Bergschule Maria bietet Kurse für alle Stufen an, vom ersten Klettersteig bis zur Hochtour, jeden Sommer neu."
+        ]
+        == "tail_section"
+    )
+    assert reasons["Another story you may like"] == "late_h1"
+    assert all(reasons[b.text] is None for b in blocks if b.text.startswith("Paragraph"))
+    # the same closing box under a heading level the article already uses for its sections is a section
+    sections = "\n\n".join(
+        [
+            "<h2>First part</h2>",
+            *body[:6],
+            "<h2>Second part</h2>",
+            *body[6:],
+            "<h2>Conclusion</h2>",
+            "<p>So the story ends here, well told, with every thread of it tied up and nothing left for a sequel at all.</p>",
+        ]
+    )
+    kept = render(clean_blocks(parse_blocks(sections), PrecisionConfig()))
+    assert "So the story ends here" in kept
+    off = PrecisionConfig(tail_section_position=2.0, late_h1=False)
+    assert "Bergschule Maria" in render(clean_blocks(parse_blocks(markup), off))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Perry Bacon Jr. is a senior writer for FiveThirtyEight.",
+        "Get the latest news straight to your phone with the VI Consortium app.",
+        "Warning: Creating default object from empty value in /www/htdocs/wp-includes/x.php on line 4",
+        "Es werden die Weine 1 bis 10 von insgesamt 19 angezeigt!",
+        "Informationsschreiben vom 14. Oktober 2021 PDF | 38 KB",
+        "Help us continue to spread the magic of words",
+    ],
+)
+def test_chrome_phrases(line: str) -> None:
+    article = "\n\n".join(_prose(i) for i in range(3))
+    blocks = parse_blocks(
+        article.replace("</p>\n\n<p>Paragraph 1", f"</p>\n\n<p>{line}</p>\n\n<p>Paragraph 1")
+    )
+    reasons = {b.text: r for b, r in zip(blocks, drop_reasons(blocks, PrecisionConfig()), strict=True)}
+    assert reasons[line] == "chrome"
+    assert sum(r is None for r in reasons.values()) == 3
+
+
 def test_render_keeps_lists_and_paragraphs() -> None:
     markup = (
         "<h2>Title here</h2>\n\n<p>Para one.</p>\n\n<ul>\n  <li>alpha</li>\n  <li><b>beta</b></li>\n</ul>\n"
@@ -110,8 +172,10 @@ def test_embedded_tweets_are_kept(pages: dict[str, EvalPage], file: str) -> None
 
 
 def test_chrome_selector_finds_class_and_id_tokens() -> None:
-    html = '<div class="post wp-caption alignleft"><p id="related-posts">x</p><span class="byline-x">y</span>'
-    assert chrome_selector(html) == "#related-posts, .byline-x, .wp-caption"
+    html = (
+        '<div class="post wp-caption alignleft"><p id="related-posts">x</p><span class="x-related">y</span>'
+    )
+    assert chrome_selector(html) == "#related-posts, .wp-caption, .x-related"
     assert chrome_selector("<p>related text in the body, not an attribute</p>") is None
 
 
@@ -120,8 +184,9 @@ def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) 
     quarry = score_extractor(ordered, lambda b: html_to_text(b, None, QUARRY), half=1)
     plain = score_extractor(ordered, lambda b: html_to_text(b, None, RESILIPARSE), half=1)
     assert quarry.found == quarry.pages == 453
-    # Measured 2026-11-29 on the held-out half: Quarry .645 / .941 / .876, Resiliparse .439 / .942 / .749.
-    assert quarry.pass_share >= 0.64
+    # Measured 2026-11-29 (session 2) on the held-out half: Quarry .656 / .940 / .885 (session 1: .645 / .941 /
+    # .876), Resiliparse .439 / .942 / .749.
+    assert quarry.pass_share >= 0.65
     assert quarry.must_recall >= 0.935
-    assert quarry.must_not_clean >= 0.87
+    assert quarry.must_not_clean >= 0.88
     assert plain.must_not_clean < 0.76 and plain.pass_share < 0.45
