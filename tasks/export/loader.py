@@ -13,9 +13,10 @@ for step, batch in zip(range(steps), loader):     # batch: int64 tensor [8, seq_
 ```
 
 The order: an epoch is every full sequence of the export once (the export is already shuffled; ``shuffle``
-adds a per-epoch permutation seeded by ``seed + epoch``). Sample ``p`` of the epoch goes to rank
-``p mod world_size``; a rank's samples are grouped into batches of ``batch_size`` and batch ``j`` is built by
-DataLoader worker ``j mod num_workers``, which is the order in which ``DataLoader`` returns them. A rank's
+adds a per-epoch permutation seeded by ``(seed, epoch)``). Sample ``p`` of the epoch goes to rank
+``p mod world_size``; a rank's samples are grouped into batches of ``batch_size`` and, counting from the batch
+the iteration (re)starts at, its ``j``-th batch is built by DataLoader worker ``j mod num_workers``, which is
+the order in which ``DataLoader`` returns them. A rank's
 stream of batches is therefore the same for any number of workers, and the state is just
 ``(epoch, batches consumed)``.
 """
