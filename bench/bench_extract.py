@@ -8,6 +8,8 @@ Each extractor runs in its own child process pinned to one CPU, on the same deco
 (CPU time of the call). Quality is trafilatura's own evaluation data (must / must-not snippets), reported for
 each site half (``tasks.ingest.evaluate.site_half``): Quarry's precision stage was tuned on half 0, half 1 is
 held out. "added ms" is the paired per-page difference Quarry − Resiliparse: the cost of the precision stage.
+The per-shard site-template pass (``tasks/ingest/boilerplate/site.py``) runs in the ingest, not here: the
+evaluation pages are nearly all one page per site, so it would not change these numbers.
 """
 
 from __future__ import annotations
