@@ -37,6 +37,12 @@ def register(sub: Any) -> None:
 
     d = sub.add_parser("dedup", help="(re)run exact + MinHash dedup of an ingested snapshot")
     d.add_argument("snapshot")
+    d.add_argument(
+        "--retire",
+        action="store_true",
+        help="remove the snapshot from the cross-snapshot dedup index (retention); later snapshots stop "
+        "comparing against it",
+    )
     d.set_defaults(func=_dedup)
 
     s = sub.add_parser(
@@ -100,6 +106,12 @@ def _option(text: str) -> tuple[str, Any]:
 def _dedup(args: argparse.Namespace) -> int:
     from tasks.ingest import DedupConfig, run_dedup
 
+    if args.retire:
+        from tasks.dedup import remove_from_index
+
+        was = remove_from_index(args.store, args.snapshot)
+        print_summary(f"dedup index: retired {args.snapshot}", {"was indexed": was})
+        return 0
     result = run_dedup(args.store, args.snapshot, DedupConfig())
     print_summary(f"dedup {args.snapshot}", result.as_dict())
     return 0

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,9 @@ from tasks.storage import (
     write_json_atomic,
     write_parquet_atomic,
 )
+
+if TYPE_CHECKING:
+    from tasks.dedup.job import DistributedDedupConfig
 
 STAGE = "dedup"
 SNAPSHOT_MARKER = "_snapshot"
@@ -79,7 +82,21 @@ def _fingerprint(config: DedupConfig, shards: list[str], references: list[str]) 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResult:
+def run_dedup(
+    store_root: str,
+    snapshot: str,
+    config: DedupConfig,
+    options: DistributedDedupConfig | None = None,
+    *,
+    in_memory: bool = False,
+) -> DedupResult:
+    """Dedup ``snapshot`` against the earlier deduplicated snapshots of the store.
+
+    The work runs as the bucketed, out-of-core job of :mod:`tasks.dedup` (on Dask when ``options.cluster`` or
+    ``$QUARRY_DASK_SCHEDULER`` names one). ``in_memory=True`` runs the original single-process algorithm, kept
+    as the reference the distributed job is tested against."""
+    from tasks.dedup.job import dedup_snapshot, is_retired
+
     store = Store(store_root)
     started = time.perf_counter()
     shards = sorted(CompletionMarkers(store.markers(INGEST_STAGE, snapshot)).done())
@@ -87,7 +104,9 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
         [
             s
             for s in store.snapshots()
-            if s != snapshot and CompletionMarkers(store.markers(STAGE, s)).is_done(SNAPSHOT_MARKER)
+            if s != snapshot
+            and CompletionMarkers(store.markers(STAGE, s)).is_done(SNAPSHOT_MARKER)
+            and not is_retired(store, s)
         ]
         if config.cross_snapshot
         else []
@@ -108,7 +127,33 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
     if marker.is_done(SNAPSHOT_MARKER) and marker.info(SNAPSHOT_MARKER).get("fingerprint") == fingerprint:
         info = marker.info(SNAPSHOT_MARKER)
         return DedupResult(**{**info["result"], "skipped_done": True})
+    if in_memory:
+        result = _dedup_in_memory(store, snapshot, shards, references, config, started)
+    else:
+        refs = []
+        for ref in references:
+            ref_shards = sorted(CompletionMarkers(store.markers(INGEST_STAGE, ref)).done())
+            refs.append((ref, ref_shards, [store.documents_version(ref, s) for s in ref_shards]))
+        counts = dedup_snapshot(store_root, snapshot, shards, refs, config, options)
+        result = DedupResult(
+            snapshot=snapshot,
+            documents=counts.documents,
+            exact_duplicates=counts.exact_duplicates,
+            fuzzy_duplicates=counts.fuzzy_duplicates,
+            reference_documents=counts.reference_documents,
+            seconds=round(time.perf_counter() - started, 4),
+        )
+    write_json_atomic(store.path("stats", STAGE, snapshot, "summary.json"), result.as_dict())
+    marker.mark_done(
+        SNAPSHOT_MARKER,
+        {"fingerprint": fingerprint, "shards": shards, "references": references, "result": result.as_dict()},
+    )
+    return result
 
+
+def _dedup_in_memory(
+    store: Store, snapshot: str, shards: list[str], references: list[str], config: DedupConfig, started: float
+) -> DedupResult:
     ids: list[pa.Array] = []
     exact: list[np.ndarray] = []
     bands: list[np.ndarray] = []
@@ -159,7 +204,7 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
         start += rows
 
     own = slice(n_ref, n)
-    result = DedupResult(
+    return DedupResult(
         snapshot=snapshot,
         documents=n - n_ref,
         exact_duplicates=int(is_exact[own].sum()),
@@ -167,12 +212,6 @@ def run_dedup(store_root: str, snapshot: str, config: DedupConfig) -> DedupResul
         reference_documents=n_ref,
         seconds=round(time.perf_counter() - started, 4),
     )
-    write_json_atomic(store.path("stats", STAGE, snapshot, "summary.json"), result.as_dict())
-    marker.mark_done(
-        SNAPSHOT_MARKER,
-        {"fingerprint": fingerprint, "shards": shards, "references": references, "result": result.as_dict()},
-    )
-    return result
 
 
 def _references(store: Store, snapshot: str, other: str) -> bool:
