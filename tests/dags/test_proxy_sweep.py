@@ -52,6 +52,10 @@ def test_proxy_sweep_dag_trains_fits_validates_and_emits_the_asset(
         "validation_seeds": 1,
         "train_overrides": {"batch_size": 8, "eval_tokens": 2048, "lr": 0.003, "threads": 1},
         "regression_overrides": {"min_runs": 5},
+        # the data-quality-illusion experiment after validation (tasks/illusion), tiny
+        "illusion_seeds": 3,
+        "illusion_keep": [1.0, 0.25],
+        "illusion_token_budget": 4096,
     }
     run = dag.test(run_conf=conf)
     assert run.state == "success"
@@ -71,6 +75,8 @@ def test_proxy_sweep_dag_trains_fits_validates_and_emits_the_asset(
     assert (root / "fit.svg").exists() and (root / "chosen.json").exists()
     report = json.loads((root / "report.json").read_text())
     assert {"chosen", "uniform", "topk"} <= set(report["mixtures"])
+    illusion = json.loads((root / "illusion.json").read_text())
+    assert [a["x"] for a in illusion["curves"]["web"]] == [1.0, 0.25] and illusion["conclusion"]
     assert json.loads(Path(info.root, "sweeps", "latest.json").read_text())["sweep_id"] == "dag-sweep"
 
     from airflow.models.asset import AssetEvent, AssetModel
