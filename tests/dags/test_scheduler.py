@@ -25,8 +25,9 @@ DAG_IDS = [
 
 
 @pytest.mark.integration
-@pytest.mark.heavy  # ~20 min on 2 cores (a CPU rater bootstrap inside); not yet seen passing end to end: make test-heavy
-@pytest.mark.timeout(2700)  # the slowest test: two DAG runs and a rating bootstrap on a 2-core machine
+# The slowest test in CI: two DAG runs and a rating bootstrap on a 2-core machine (14.4 min at load ~9 while other
+# work shared the machine, 2026-11-29; the float32 CPU rater made it fit).
+@pytest.mark.timeout(2400)
 def test_ingest_and_nightly_under_the_real_scheduler(
     airflow_services: AirflowServices,
     vllm_server,  # type: ignore[no-untyped-def]
