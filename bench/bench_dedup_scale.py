@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tasks.dedup.job import DistributedDedupConfig, dedup_snapshot
 from tasks.ingest.config import DedupConfig
@@ -43,6 +44,7 @@ def make_shards(
     near: float,
     noise: float,
     seed: int,
+    dt_dir: Path | None = None,
 ) -> tuple[list[str], int, int]:
     """Write the shards; returns (shard names, planted exact copies, planted near copies)."""
     rng = np.random.default_rng(seed)
@@ -79,8 +81,41 @@ def make_shards(
             }
         )
         write_parquet_atomic(store.minhash_shard(snapshot, name), table)
+        if dt_dir is not None:
+            write_datatrove_sigs(dt_dir, index, sig)
         shards.append(name)
     return shards, planted_exact, planted_near
+
+
+def write_datatrove_sigs(dt_dir: Path, rank: int, sig: np.ndarray, bands: int = 14, rows: int = 8) -> None:
+    """The same signatures in datatrove's MinhashDedupSignature output: per band, records of 8 hashes
+    (64-bit, its default precision) + doc index, sorted, in signatures/bucket_<b>/<rank>.minhash.sig."""
+    dtype = np.dtype([(f"field{i + 1}", "<u8") for i in range(rows)] + [(f"field{rows + 1}", "<u4")])
+    n = sig.shape[0]
+    for b in range(bands):
+        records = np.zeros(n, dtype=dtype)
+        for i in range(rows):
+            records[f"field{i + 1}"] = sig[:, b * rows + i]
+        records[f"field{rows + 1}"] = np.arange(n, dtype=np.uint32)
+        records.sort(order=dtype.names)
+        path = dt_dir / "signatures" / f"bucket_{b:03d}" / f"{rank:05d}.minhash.sig"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(records.tobytes())
+
+
+def run_datatrove(dt_dir: Path) -> dict[str, object]:
+    """datatrove's MinhashDedupBuckets (14 tasks, one process at a time) + MinhashDedupCluster on the files."""
+    from common import DATATROVE_PYTHON, run_measured
+
+    out: dict[str, object] = {}
+    for step in ("buckets", "cluster"):
+        cmd = [str(DATATROVE_PYTHON), "bench/peers/datatrove_dedup.py", "--step", step, "--work", str(dt_dir)]
+        measured = run_measured(f"datatrove {step}", cmd, timeout=3000)
+        out[f"dt_{step}_wall_s"] = round(measured.process_wall_s, 1)
+        out[f"dt_{step}_peak_rss_mib"] = round(measured.peak_tree_rss_mib, 1)
+        if step == "cluster":
+            out["dt_to_remove"] = measured.result.get("to_remove")
+    return out
 
 
 def _worker_peak_mib() -> float:
@@ -101,13 +136,22 @@ def main() -> None:
     ap.add_argument("--near", type=float, default=0.10)
     ap.add_argument("--noise", type=float, default=0.10)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--datatrove", action="store_true", help="also run datatrove's buckets + cluster steps")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-scale-"))
     store = Store(str(root))
     try:
         t0 = time.perf_counter()
         shards, planted_exact, planted_near = make_shards(
-            store, "synth", args.docs, args.shard_rows, args.exact, args.near, args.noise, seed=7
+            store,
+            "synth",
+            args.docs,
+            args.shard_rows,
+            args.exact,
+            args.near,
+            args.noise,
+            seed=7,
+            dt_dir=root / "datatrove" if args.datatrove else None,
         )
         gen_s = time.perf_counter() - t0
         buckets = max(4, -(-args.docs * 14 // args.rows_per_bucket))
@@ -149,6 +193,8 @@ def main() -> None:
             "rounds": counts.rounds,
             "edges": counts.edges,
         }
+        if args.datatrove:
+            result.update(run_datatrove(root / "datatrove"))
         print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
     finally:
         if not args.workdir:
