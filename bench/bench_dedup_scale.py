@@ -191,6 +191,7 @@ def main() -> None:
             "planted_exact": planted_exact,
             "planted_near": planted_near,
             "rounds": counts.rounds,
+            "phase_s": counts.seconds,
             "edges": counts.edges,
         }
         if args.datatrove:

@@ -9,9 +9,10 @@ the index never holds duplicate rows. ``remove_from_index`` retires a snapshot (
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -61,6 +62,7 @@ class Counts:
     reference_documents: int = 0
     rounds: int = 0
     edges: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
 
 
 class _Map:
@@ -160,7 +162,16 @@ def dedup_snapshot(
     counts = Counts()
     work = store.path("tmp", "dedup", snapshot)
     remove(work, recursive=True)
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        counts.seconds[phase] = round(counts.seconds.get(phase, 0.0) + now - clock, 2)
+        clock = now
+
     with _mapper(options.cluster) as run:
+        lap("start")
         sources: list[Source] = []
         for seq, (ref, ref_shards, ref_versions) in enumerate(references):
             counts.reference_documents += _build_index(
@@ -171,6 +182,7 @@ def dedup_snapshot(
         versions = [store.documents_version(snapshot, s) for s in shards]
         counts.documents = _build_index(store, snapshot, shards, versions, config, buckets, run)
         sources.append(Source(index_dir(store, snapshot), current))
+        lap("index")
 
         kinds = (["exact"] if config.exact else []) + (["band"] if config.fuzzy else [])
         groups = [
@@ -179,6 +191,7 @@ def dedup_snapshot(
             for b in range(buckets)
         ]
         counts.edges = sum(run(group_bucket, groups))
+        lap("edges")
         run(init_nodes, [NodeTask(sources, b, buckets, work) for b in range(buckets)])
         round_ = 0
         while True:
@@ -191,11 +204,13 @@ def dedup_snapshot(
             if round_ >= MAX_ROUNDS:
                 raise RuntimeError(f"dedup labels did not settle after {MAX_ROUNDS} rounds")
         counts.rounds = round_
+        lap("components")
         run(emit_duplicates, [FinalTask(b, work, round_, current) for b in range(buckets)])
         written = run(
             _write_attributes,
             [(store_root, snapshot, shard, i, work) for i, shard in enumerate(shards)],
         )
+        lap("attributes")
     for exact, fuzzy in written:
         counts.exact_duplicates += exact
         counts.fuzzy_duplicates += fuzzy
