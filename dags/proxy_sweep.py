@@ -85,7 +85,10 @@ from quarry_common.errors import task_outcome
             "synthetic control): proxies per arm, at least 3; 0: not run",
         ),
         "illusion_keep": Param(
-            [1.0, 0.5, 0.25, 0.1], type="array", items={"type": "number"}, description="keep ratios (with 1.0)"
+            [1.0, 0.5, 0.25, 0.1],
+            type="array",
+            items={"type": "number"},
+            description="keep ratios (with 1.0)",
         ),
         "illusion_token_budget": Param(
             0, type="integer", minimum=0, description="tokens per illusion proxy; 0: token_budget"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tasks.ingest.boilerplate.site import SiteRepeatConfig
 from tasks.ingest.extract import ExtractConfig
 from tasks.ingest.filters import DocFilter, FilterPipeline, LanguageFilter
 from tasks.ingest.recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
@@ -135,12 +136,18 @@ class ExtractSettings(_Frozen):
     main_content: bool = True
     max_page_bytes: int = Field(10 * 1024 * 1024, gt=0)
     max_replacement_ratio: float = Field(0.05, ge=0.0, le=1.0)
-    # "quarry": Resiliparse + Quarry's precision stage (tasks/ingest/boilerplate.py); "resiliparse": alone.
+    # "quarry": Resiliparse + Quarry's precision stage (tasks/ingest/boilerplate/); "resiliparse": alone.
     boilerplate: Literal["quarry", "resiliparse"] = "quarry"
+    # lines on at least this many pages of one host in a shard are site template (0: off; "quarry" only)
+    site_repeat_min_pages: int = Field(3, ge=0)
 
     def build(self) -> ExtractConfig:
         return ExtractConfig(
-            self.main_content, self.max_page_bytes, self.max_replacement_ratio, boilerplate=self.boilerplate
+            self.main_content,
+            self.max_page_bytes,
+            self.max_replacement_ratio,
+            boilerplate=self.boilerplate,
+            site_repeat=SiteRepeatConfig(min_pages=self.site_repeat_min_pages),
         )
 
 

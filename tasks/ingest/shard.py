@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.ingest import minhash
+from tasks.ingest.boilerplate import RULES_VERSION
 from tasks.ingest.boilerplate.site import strip_site_repeats
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.discover import InputFile
@@ -300,7 +301,8 @@ def shard_version(spec: ShardSpec) -> str:
     configuration. A shard whose marker records another version is redone, and so is everything downstream
     of it (:meth:`Store.documents_version`)."""
     settings = spec.config.model_dump(mode="json", exclude={"input", "store", "workers", "scheduler"})
-    payload = json.dumps([spec.file.signature, settings], sort_keys=True, default=str)
+    # the extraction rules are code, not settings: their version makes shards made by older rules be redone
+    payload = json.dumps([spec.file.signature, settings, RULES_VERSION], sort_keys=True, default=str)
     return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
 
 

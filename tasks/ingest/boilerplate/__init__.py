@@ -43,9 +43,14 @@ from tasks.ingest.boilerplate.dom import chrome_selector, extract_markup, mark_c
 from tasks.ingest.boilerplate.patterns import CHROME, END_MARKER, WEAK_CHROME
 from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_reasons
 
+# Bump on any change to the rules, patterns or site pass: every ingested shard's version includes it, so shards
+# extracted by older rules are redone (tasks/ingest/shard.py: shard_version).
+RULES_VERSION = "2026-11-29.2"
+
 __all__ = [
     "CHROME",
     "END_MARKER",
+    "RULES_VERSION",
     "WEAK_CHROME",
     "Block",
     "PrecisionConfig",
