@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +19,9 @@ from tasks.sweep.trainer import TrainConfig
 DEFAULT_EVAL_DIR_ENV = "QUARRY_EVAL_DIR"
 
 
+log = logging.getLogger(__name__)
+
+
 def sweep_id_for_run(run_id: str) -> str:
     """A valid sweep id from an Airflow run id (``scheduled__2026-01-05T00:00:00+00:00`` → ``sweep-...``)."""
     clean = re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")
@@ -30,6 +34,25 @@ def _only(cls: type, data: Mapping[str, Any], what: str) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown {what} settings {unknown}; known: {sorted(known)}")
     return dict(data)
+
+
+def _criteria_with_signal(store: str, params: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """The quality criteria the sweep may lean on: those whose distilled model carries signal (spread, held-out
+    agreement; :func:`tasks.distill.signal.mixture_criteria`), as the nightly bootstrap does. With none left,
+    a QuaDMix sweep becomes RegMix (domain weights only). Nothing to decide without a model card."""
+    from tasks.distill.signal import mixture_criteria
+    from tasks.mix.sampling import QUALITY_CRITERIA
+
+    model_version = str(params["model_version"]) if params.get("model_version") else None
+    leaned = mixture_criteria(store, model_version, QUALITY_CRITERIA)
+    no_signal = [c for c in QUALITY_CRITERIA if c not in leaned]
+    if not no_signal:
+        return {}
+    log.warning("criteria without signal, left out of the sweep: %s", no_signal)
+    if not leaned:
+        return {"mode": "regmix"} if mode == "quadmix" else {}
+    topk = str(params.get("topk_criterion") or "educational_value")
+    return {"criteria": leaned, "topk_criterion": topk if topk in leaned else leaned[0]}
 
 
 def config_from_params(
@@ -77,6 +100,7 @@ def config_from_params(
             kwargs[key] = str(params[key])
     if params.get("topk_keep") is not None:
         kwargs["topk_keep"] = float(params["topk_keep"])
+    kwargs.update(_criteria_with_signal(store, params, str(kwargs.get("mode", "quadmix"))))
     return SweepConfig(
         store=store,
         sweep_id=sweep_id,

@@ -158,3 +158,29 @@ def test_dag_params_become_a_validated_config(shared_data: Path, monkeypatch: py
     monkeypatch.delenv("QUARRY_EVAL_DIR")
     with pytest.raises(ValueError, match="QUARRY_EVAL_DIR"):
         config_from_params({}, run_id="r", default_store="/s")
+
+
+def test_dag_sweep_leaves_out_criteria_without_signal(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy_sweep run leans only on criteria whose distilled model carries signal, like the nightly bootstrap;
+    with none left, QuaDMix becomes RegMix. Without a model card every criterion is used."""
+    from tasks.mix.sampling import QUALITY_CRITERIA
+    from tasks.sweep.glue import config_from_params
+
+    monkeypatch.setenv("QUARRY_EVAL_DIR", str(shared_data / "eval"))
+    store = tmp_path / "store"
+    assert config_from_params({}, run_id="r", default_store=str(store)).criteria == QUALITY_CRITERIA
+
+    def card(flat: set[str]) -> None:
+        models = {c: {"signal": {"carries_signal": c not in flat}} for c in QUALITY_CRITERIA}
+        (store / "models" / "v1").mkdir(parents=True, exist_ok=True)
+        (store / "models" / "v1" / "model_card.json").write_text(json.dumps({"models": models}))
+        (store / "models" / "_latest.json").write_text(json.dumps({"version": "v1"}))
+
+    card({"educational_value", "readability"})
+    cfg = config_from_params({}, run_id="r", default_store=str(store))
+    assert set(cfg.criteria) == set(QUALITY_CRITERIA) - {"educational_value", "readability"}
+    assert cfg.mode == "quadmix" and cfg.topk_criterion == cfg.criteria[0]
+    card(set(QUALITY_CRITERIA))
+    assert config_from_params({}, run_id="r", default_store=str(store)).mode == "regmix"
