@@ -71,8 +71,18 @@ def _workers_do_not_rerun_main() -> Iterator[None]:
         main.__spec__ = saved
 
 
+# Dask's statistical profiler samples every worker thread's frames (``sys._current_frames()``) from the worker's
+# event loop. A frame it holds when the function returns keeps that function's locals alive, and they are then
+# freed on the event-loop thread. Resiliparse's HTML trees and nodes cannot be freed on another thread than
+# the one that made them: they are leaked, with "RuntimeError: ... HTMLTreePy is unsendable, but is being
+# dropped on another thread" in the log. Quarry's workers do not profile; on a cluster of your own, set
+# ``distributed.worker.profile.enabled: false`` for the workers that run ingest.
+WORKER_CONFIG: dict[str, Any] = {"distributed.worker.profile.enabled": False}
+
+
 @contextmanager
 def dask_client(config: ClusterConfig) -> Any:
+    import dask
     from distributed import Client, LocalCluster
 
     if config.address:
@@ -81,6 +91,7 @@ def dask_client(config: ClusterConfig) -> Any:
         return
     n = config.n_workers or min(os.cpu_count() or 1, 4)
     with (
+        dask.config.set(WORKER_CONFIG),  # the nanny hands its config to the worker process it starts
         _workers_do_not_rerun_main(),
         LocalCluster(
             n_workers=n,
