@@ -33,7 +33,7 @@ from tasks.dedup.partition import PartitionTask, partition_shard
 from tasks.ingest.config import DedupConfig
 from tasks.runner import ClusterConfig, dask_client
 from tasks.storage import CompletionMarkers, Store, read_parquet, write_parquet_atomic
-from tasks.storage.fs import join, list_files, remove
+from tasks.storage.fs import join, list_files, remove, remove_stale_temps
 
 INDEX = "dedup-index"
 COMPLETE = "_snapshot"
@@ -120,6 +120,7 @@ def _build_index(
     run: _Map,
 ) -> int:
     markers = index_markers(store, snapshot)
+    remove_stale_temps(store.markers(INDEX, snapshot))  # a killed run's marker temp (index files: see below)
     want = {"shards": shards, "versions": versions, "config": config.model_dump(), "buckets": buckets}
     if markers.is_done(COMPLETE):
         info = markers.info(COMPLETE)
