@@ -82,11 +82,15 @@ def test_kill_mid_run_then_rerun_is_byte_identical(sample: Path, clean_store: Pa
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "QUARRY_PROGRESS": "0"}, start_new_session=True)
     markers = store / "_markers" / "ingest" / DEFAULT_SNAPSHOT
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(markers.glob("*.done"))) < 2:
+
+    def finished() -> int:  # a marker's temp (".tmp-…-<shard>.done", not yet renamed) is not a finished shard
+        return sum(1 for p in markers.glob("*.done") if not p.name.startswith("."))
+
+    while time.time() < deadline and finished() < 2:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(list(markers.glob("*.done")))
+    done_before = finished()
     total = len(list(snapshot_dir.rglob("*.warc.gz")))
     assert 2 <= done_before < total, "the kill must land mid-run"
     # No partial files: every file in documents/ is a complete Parquet file.
