@@ -245,23 +245,19 @@ def _sweep_in_use(config: PipelineConfig) -> dict[str, Any]:
         dataclasses.replace(t, max_bytes=40_000)
         for t in default_targets(str(Path(config.shared_data) / "eval"))
     )
-    from tasks.distill.signal import mixture_criteria
-    from tasks.mix.sampling import QUALITY_CRITERIA
+    from tasks.distill.signal import sweep_criteria
 
     # the mixture leans only on criteria whose distilled model carries signal (spread, held-out agreement);
     # with none left, RegMix: domain weights only (the baselines and the report still use every criterion)
-    leaned = mixture_criteria(config.store, config.model_version, QUALITY_CRITERIA)
-    no_signal = [c for c in QUALITY_CRITERIA if c not in leaned]
-    if no_signal:
-        log.warning("criteria without signal, left out of the mixture: %s", no_signal)
-    criteria = leaned or QUALITY_CRITERIA
+    chosen = sweep_criteria(config.store, config.model_version)
+    leaned, no_signal = chosen.leaned, list(chosen.dropped)
     suffix = "-" + hashlib.sha256(json.dumps(leaned).encode()).hexdigest()[:6] if no_signal else ""
     sweep = SweepConfig(
         store=config.store,
         sweep_id=f"bootstrap-{column}{suffix}",
-        mode="quadmix" if leaned else "regmix",
-        criteria=criteria,
-        topk_criterion="educational_value" if "educational_value" in criteria else criteria[0],
+        mode=chosen.mode,
+        criteria=chosen.criteria,
+        topk_criterion=chosen.topk_criterion,
         targets=targets,
         n_proxies=config.n_proxies,
         token_budget=config.proxy_token_budget,

@@ -10,13 +10,17 @@ and shown, but the nightly sweep leaves it out of the mixture's quality criteria
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
 from tasks.metrics import spearman
+
+log = logging.getLogger(__name__)
 
 MIN_SPREAD_FRACTION = 0.05
 MIN_SPEARMAN = 0.2
@@ -127,6 +131,43 @@ def mixture_criteria(store: str, model_version: str | None, criteria: Sequence[s
     except (FileNotFoundError, ValueError):
         return tuple(criteria)
     return signal_criteria(card, criteria)
+
+
+@dataclass(frozen=True)
+class SweepCriteria:
+    """What a sweep leans on, given which distilled criteria carry signal."""
+
+    criteria: tuple[
+        str, ...
+    ]  # the criteria with signal; every criterion when none has it (RegMix ignores them)
+    leaned: tuple[str, ...]  # the criteria with signal (may be empty)
+    dropped: tuple[str, ...]  # the criteria without signal, left out
+    mode: Literal["quadmix", "regmix"]  # the requested mode, or "regmix" when QuaDMix has no criterion left
+    topk_criterion: str  # the preferred top-k criterion if it carries signal, else the first one that does
+
+
+def sweep_criteria(
+    store: str, model_version: str | None, *, mode: str = "quadmix", topk_criterion: str = "educational_value"
+) -> SweepCriteria:
+    """The one rule the nightly bootstrap and the proxy_sweep DAG share: a sweep leans only on criteria whose
+    distilled model carries signal (:func:`mixture_criteria`); with none left a QuaDMix sweep becomes RegMix
+    (domain weights only)."""
+    from tasks.mix.sampling import QUALITY_CRITERIA
+
+    leaned = mixture_criteria(store, model_version, QUALITY_CRITERIA)
+    dropped = tuple(c for c in QUALITY_CRITERIA if c not in leaned)
+    if dropped:
+        log.warning("criteria without signal, left out of the sweep: %s", list(dropped))
+    criteria = leaned or tuple(QUALITY_CRITERIA)
+    if mode not in ("quadmix", "regmix"):
+        raise ValueError(f"unknown sweep mode {mode!r} (quadmix, regmix)")
+    return SweepCriteria(
+        criteria=criteria,
+        leaned=leaned,
+        dropped=dropped,
+        mode="regmix" if mode == "regmix" or not leaned else "quadmix",
+        topk_criterion=topk_criterion if topk_criterion in criteria else criteria[0],
+    )
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -37,22 +37,18 @@ def _only(cls: type, data: Mapping[str, Any], what: str) -> dict[str, Any]:
 
 
 def _criteria_with_signal(store: str, params: Mapping[str, Any], mode: str) -> dict[str, Any]:
-    """The quality criteria the sweep may lean on: those whose distilled model carries signal (spread, held-out
-    agreement; :func:`tasks.distill.signal.mixture_criteria`), as the nightly bootstrap does. With none left,
-    a QuaDMix sweep becomes RegMix (domain weights only). Nothing to decide without a model card."""
-    from tasks.distill.signal import mixture_criteria
-    from tasks.mix.sampling import QUALITY_CRITERIA
+    """Overrides leaving criteria without signal out of the sweep (:func:`tasks.distill.signal.sweep_criteria`,
+    as the nightly bootstrap does); none when every criterion carries signal or there is no model card."""
+    from tasks.distill.signal import sweep_criteria
 
     model_version = str(params["model_version"]) if params.get("model_version") else None
-    leaned = mixture_criteria(store, model_version, QUALITY_CRITERIA)
-    no_signal = [c for c in QUALITY_CRITERIA if c not in leaned]
-    if not no_signal:
-        return {}
-    log.warning("criteria without signal, left out of the sweep: %s", no_signal)
-    if not leaned:
-        return {"mode": "regmix"} if mode == "quadmix" else {}
     topk = str(params.get("topk_criterion") or "educational_value")
-    return {"criteria": leaned, "topk_criterion": topk if topk in leaned else leaned[0]}
+    chosen = sweep_criteria(store, model_version, mode=mode, topk_criterion=topk)
+    if not chosen.dropped:
+        return {}
+    if not chosen.leaned:
+        return {"mode": chosen.mode} if chosen.mode != mode else {}
+    return {"criteria": chosen.criteria, "topk_criterion": chosen.topk_criterion}
 
 
 def config_from_params(

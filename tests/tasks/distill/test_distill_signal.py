@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.distill.signal import criterion_signal, mixture_criteria, signal_criteria, signal_markdown
+from tasks.distill.signal import (
+    criterion_signal,
+    mixture_criteria,
+    signal_criteria,
+    signal_markdown,
+    sweep_criteria,
+)
+from tasks.mix.sampling import QUALITY_CRITERIA
 from tasks.storage import Store, write_json_atomic
 
 
@@ -67,3 +74,43 @@ def test_the_mixture_leans_only_on_criteria_with_signal(tmp_path: Path) -> None:
     md = "\n".join(signal_markdown(card))
     assert "| educational_value | 1.64–1.7 |" in md and "NO: predictions span" in md
     assert "| reasoning |" in md and "| yes |" in md
+
+
+def test_sweeps_lean_on_signal_criteria_and_fall_back_to_regmix(tmp_path: Path, shared_data: Path) -> None:
+    """The one rule the nightly bootstrap (tasks/pipeline.py) and the proxy_sweep DAG (tasks/sweep/glue.py)
+    share: criteria without signal leave the sweep; with none left, QuaDMix becomes RegMix."""
+    from tasks.sweep.glue import config_from_params
+
+    eval_dir = str(shared_data / "eval")
+
+    store = Store(str(tmp_path / "store"))
+    write_json_atomic(f"{store.models('m1')}/model_card.json", _card())
+    chosen = sweep_criteria(store.root, "m1")
+    assert "educational_value" in chosen.dropped  # its model is flat
+    assert "reasoning" in chosen.leaned and "educational_value" not in chosen.criteria
+    assert chosen.mode == "quadmix" and chosen.topk_criterion == chosen.leaned[0]
+    cfg = config_from_params(
+        {"store": store.root, "model_version": "m1"},
+        run_id="r",
+        default_store="/s",
+        default_eval_dir=eval_dir,
+    )
+    assert cfg.criteria == chosen.criteria and cfg.topk_criterion == chosen.topk_criterion
+
+    truth = _ratings()
+    flat = criterion_signal(1.64 + 0.06 * truth / 5, (0.0, 5.0), truth)
+    none_left = {"version": "m2", "models": {c: {"kind": "score", "signal": flat} for c in QUALITY_CRITERIA}}
+    write_json_atomic(f"{store.models('m2')}/model_card.json", none_left)
+    fallback = sweep_criteria(store.root, "m2")
+    assert (
+        fallback.leaned == () and fallback.mode == "regmix" and fallback.criteria == tuple(QUALITY_CRITERIA)
+    )
+    cfg = config_from_params(
+        {"store": store.root, "model_version": "m2"},
+        run_id="r",
+        default_store="/s",
+        default_eval_dir=eval_dir,
+    )
+    assert cfg.mode == "regmix"
+    # no model card: nothing is known, nothing is dropped
+    assert sweep_criteria(str(tmp_path / "empty"), None).dropped == ()
