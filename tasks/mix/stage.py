@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.mix.corpus import DomainColumn, ShardRef, ShardSkipped, list_shards, load_shard
+from tasks.mix.reduce import DEFAULT_FAN_IN, merge_ranks, merge_stats, ranks_from_files, stats_from_files
 from tasks.mix.sampling import (
     CorpusStats,
     QuaDMixSpec,
@@ -82,6 +83,8 @@ class MixConfig:
     sketch_size: int = DEFAULT_SKETCH_SIZE
     topk_criterion: str | None = "educational_value"
     topk_keep: float = 0.3
+    # per-shard sketches are merged in groups of at most this many (tasks/mix/reduce.py): bounds the driver's memory
+    merge_fan_in: int = DEFAULT_FAN_IN
     cluster: ClusterConfig | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +99,8 @@ class MixConfig:
             raise ValueError("sketch_size must be >= 16")
         if not 0 < self.topk_keep <= 1:
             raise ValueError("topk_keep must be in (0, 1]")
+        if self.merge_fan_in < 2:
+            raise ValueError("merge_fan_in must be >= 2")
 
 
 @dataclass
@@ -142,20 +147,27 @@ def _cached_json(url: str, stamp: str) -> Any:
 def _stats_pass(
     ref: ShardRef, *, store: str, name: str, criteria: tuple[str, ...], domain_column: DomainColumn, size: int
 ) -> dict[str, Any]:
+    """Write the shard's stats (sketches) to its ``_work/stats`` file; return only its counts (the driver reads
+    the sketches back one file at a time, :mod:`tasks.mix.reduce`)."""
     paths = _Paths(store, name)
     url = paths.shard_stats(ref)
     if exists(url):
-        cached: dict[str, Any] = read_json(url)
-        return cached
-    try:
-        shard = load_shard(Store(store), ref, criteria=criteria, domain_column=domain_column)
-    except ShardSkipped as exc:
-        out: dict[str, Any] = {"skipped": str(exc)}
+        out: dict[str, Any] = read_json(url)
     else:
-        stats = CorpusStats.from_arrays(shard.domains, shard.n_tokens, shard.scores, criteria, size)
-        out = {"skipped": None, "stats": stats.to_json(), "dropped": shard.dropped, "documents": len(shard)}
-    write_json_atomic(url, out)
-    return out
+        try:
+            shard = load_shard(Store(store), ref, criteria=criteria, domain_column=domain_column)
+        except ShardSkipped as exc:
+            out = {"skipped": str(exc)}
+        else:
+            stats = CorpusStats.from_arrays(shard.domains, shard.n_tokens, shard.scores, criteria, size)
+            out = {
+                "skipped": None,
+                "stats": stats.to_json(),
+                "dropped": shard.dropped,
+                "documents": len(shard),
+            }
+        write_json_atomic(url, out)
+    return {k: v for k, v in out.items() if k != "stats"}
 
 
 # ---- pass 2 ----------------------------------------------------------------------------------------------------
@@ -170,11 +182,12 @@ def _ranks_pass(
     size: int,
     stats_stamp: str,
 ) -> dict[str, Any]:
+    """Write the shard's per-domain rank sketches to its ``_work/ranks`` file; return only whether it was skipped."""
     paths = _Paths(store, name)
     url = paths.shard_ranks(ref)
     if exists(url):
         cached: dict[str, Any] = read_json(url)
-        return cached
+        return {"skipped": cached.get("skipped")}
     spec = spec_from_json(spec_json)
     assert isinstance(spec, QuaDMixSpec)
     stats = CorpusStats.from_json(_cached_json(paths.stats, stats_stamp))
@@ -189,7 +202,7 @@ def _ranks_pass(
         ranks = rank_sketches(shard.domains, merged, shard.n_tokens, size)
         out = {"skipped": None, "ranks": {d: s.to_json() for d, s in ranks.items()}}
     write_json_atomic(url, out)
-    return out
+    return {"skipped": out["skipped"]}
 
 
 # ---- pass 3 ----------------------------------------------------------------------------------------------------
@@ -296,6 +309,8 @@ def _identity(config: MixConfig, spec: SamplingSpec, sweep_id: str | None) -> di
         "sketch_size": config.sketch_size,
         "topk_criterion": config.topk_criterion,
         "topk_keep": config.topk_keep,
+        # only when changed, so mixtures made before the option existed keep their identity
+        **({"merge_fan_in": config.merge_fan_in} if config.merge_fan_in != DEFAULT_FAN_IN else {}),
     }
 
 
@@ -344,12 +359,14 @@ def run_mix(config: MixConfig) -> MixResult:
         description="mix-stats",
     )
     skipped = {r.key: o["skipped"] for r, o in zip(refs, p1, strict=True) if o["skipped"]}
-    parts = [CorpusStats.from_json(o["stats"]) for o in p1 if not o["skipped"]]
     dropped: dict[str, int] = {}
     for o in p1:
         for k, v in (o.get("dropped") or {}).items():
             dropped[k] = dropped.get(k, 0) + int(v)
-    stats = CorpusStats.merge(parts, config.sketch_size) if parts else CorpusStats(criteria=criteria)
+    # The sketches are read back one shard file at a time and tree-merged: never all shards' at once.
+    stats = merge_stats(
+        stats_from_files(paths.shard_stats(r) for r in refs), config.sketch_size, config.merge_fan_in
+    ) or CorpusStats(criteria=criteria)
     write_json_atomic(paths.stats, stats.to_json())
     stamp = f"{digest}-{time.time()}"
 
@@ -365,15 +382,11 @@ def run_mix(config: MixConfig) -> MixResult:
             cluster=cluster,
             description="mix-ranks",
         )
-        domains = sorted({d for o in p2 if not o["skipped"] for d in o["ranks"]})
-        merged = {
-            d: QuantileSketch.merge(
-                [QuantileSketch.from_json(o["ranks"][d]) for o in p2 if not o["skipped"] and d in o["ranks"]],
-                config.sketch_size,
-            ).to_json()
-            for d in domains
-        }
-        write_json_atomic(paths.ranks, merged)
+        done = [r for r, o in zip(refs, p2, strict=True) if not o["skipped"]]
+        ranks = merge_ranks(
+            ranks_from_files(paths.shard_ranks(r) for r in done), config.sketch_size, config.merge_fan_in
+        )
+        write_json_atomic(paths.ranks, {d: ranks[d].to_json() for d in sorted(ranks)})
 
     # pass 3
     topk = (

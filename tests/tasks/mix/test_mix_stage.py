@@ -16,6 +16,7 @@ from quarry_scored_corpus import CorpusInfo, build_scored_corpus
 
 from tasks.cli import main as quarry
 from tasks.mix import MixConfig, run_mix
+from tasks.mix import stage as stage
 from tasks.mix.corpus import list_shards, load_shard
 from tasks.mix.sampling import (
     QUALITY_CRITERIA,
@@ -25,6 +26,7 @@ from tasks.mix.sampling import (
     repetitions,
     sampling_values,
 )
+from tasks.mix.sketch import QuantileSketch
 from tasks.runner import ClusterConfig
 from tasks.storage import Store, write_parquet_atomic
 
@@ -121,6 +123,51 @@ def test_quadmix_mixture_matches_in_memory_function(corpus: CorpusInfo, tmp_path
         d = pq.read_table(Path(store, "attributes", "dedup", corpus.snapshot, f"{shard}.parquet"))
         dup_ids |= {i for i, x in zip(d["id"].to_pylist(), d["is_duplicate"].to_pylist(), strict=True) if x}
     assert dup_ids and not dup_ids & set(reps)
+
+
+def test_driver_merges_shard_sketches_in_bounded_groups(
+    corpus: CorpusInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver never merges every shard's sketches in one call (that held every document's scores of the
+    corpus in one process): with ``merge_fan_in=2`` over 3 shards, each merge sees at most 2 parts, the shard
+    tasks return counts only, and the mixture is the same as with the default fan-in."""
+    store = _copy(corpus, tmp_path / "s")
+    spec = _quadmix(sorted(corpus.domains))
+    wide = run_mix(MixConfig(store=store, name="wide", spec=spec, seed=5, cluster=IN_PROCESS))
+
+    seen: list[int] = []
+    stats_merge, sketch_merge = CorpusStats.merge.__func__, QuantileSketch.merge.__func__  # type: ignore[attr-defined]
+
+    def stats_spy(cls: type[CorpusStats], parts: list[CorpusStats], max_size: int) -> CorpusStats:
+        seen.append(len(parts))
+        return stats_merge(cls, parts, max_size)  # type: ignore[no-any-return]
+
+    def sketch_spy(
+        cls: type[QuantileSketch], parts: list[QuantileSketch], max_size: int = 4096
+    ) -> QuantileSketch:
+        parts = list(parts)
+        seen.append(len(parts))
+        return sketch_merge(cls, parts, max_size)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(CorpusStats, "merge", classmethod(stats_spy))
+    monkeypatch.setattr(QuantileSketch, "merge", classmethod(sketch_spy))
+    results: list[dict[str, object]] = []
+    real_run_shards = stage.run_shards
+
+    def recording_run_shards(*args: object, **kwargs: object) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = real_run_shards(*args, **kwargs)  # type: ignore[arg-type]
+        results.extend(out)
+        return out
+
+    monkeypatch.setattr(stage, "run_shards", recording_run_shards)
+    narrow = run_mix(
+        MixConfig(store=store, name="narrow", spec=spec, seed=5, merge_fan_in=2, cluster=IN_PROCESS)
+    )
+    assert len(corpus.shards) == 3 and seen and max(seen) <= 2
+    assert results and not any("stats" in r or "ranks" in r for r in results)
+    assert narrow.summary["mixture"] == wide.summary["mixture"]
+    assert narrow.summary["domains"] == wide.summary["domains"]
+    assert _read_mixture(narrow.root).equals(_read_mixture(wide.root))
 
 
 def test_rerun_is_idempotent_resumes_and_names_are_immutable(corpus: CorpusInfo, tmp_path: Path) -> None:
