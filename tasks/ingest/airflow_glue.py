@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from tasks.errors import NotConfigured
-from tasks.ingest.config import FilterConfig, IngestConfig
+from tasks.ingest.config import FilterConfig, IngestConfig, InputSelection
 from tasks.ingest.dedup import run_dedup
 from tasks.ingest.discover import InputFile, discover, newest_snapshot
-from tasks.ingest.shard import ShardSpec, ingest_shard
+from tasks.ingest.shard import ShardSpec
 from tasks.ingest.stage import summarise
+from tasks.ingest.unreadable import ingest_or_quarantine
 
 
 def config_from_params(params: dict[str, Any], default_store: str) -> IngestConfig:
@@ -29,10 +30,17 @@ def config_from_params(params: dict[str, Any], default_store: str) -> IngestConf
         filters["min_language_score"] = float(params["min_language_score"])
     if params.get("languages"):
         filters["languages"] = tuple(params["languages"])
+    select: dict[str, Any] = {}
+    if params.get("crawl_format"):
+        select["crawl_format"] = str(params["crawl_format"])
+    for name in ("sample_files", "sample_fraction", "sample_seed"):
+        if params.get(name) is not None:
+            select[name] = params[name]
     return IngestConfig(
-        input=newest_snapshot(source),
+        input=newest_snapshot(source, params.get("snapshot") or None),
         store=params.get("store") or default_store,
         snapshot=params.get("snapshot") or None,
+        select=InputSelection(**select),
         filters=FilterConfig(**filters),
         workers=0,
     )
@@ -40,7 +48,7 @@ def config_from_params(params: dict[str, Any], default_store: str) -> IngestConf
 
 def plan_batches(params: dict[str, Any], default_store: str) -> list[dict[str, Any]]:
     config = config_from_params(params, default_store)
-    found = discover(config.input, config.snapshot)
+    found = discover(config.input, config.snapshot, config.select)
     size = int(params.get("batch_size") or 4)
     files = [f.__dict__ for f in found.files]
     return [
@@ -51,7 +59,8 @@ def plan_batches(params: dict[str, Any], default_store: str) -> list[dict[str, A
 
 def ingest_batch(batch: dict[str, Any]) -> dict[str, Any]:
     config = IngestConfig.model_validate(batch["config"])
-    stats = [ingest_shard(ShardSpec(InputFile(**f), batch["snapshot"], config)) for f in batch["files"]]
+    specs = [ShardSpec(InputFile(**f), batch["snapshot"], config) for f in batch["files"]]
+    stats = [ingest_or_quarantine(spec) for spec in specs]
     result = summarise(batch["snapshot"], stats)
     return {
         "config": batch["config"],
@@ -59,6 +68,7 @@ def ingest_batch(batch: dict[str, Any]) -> dict[str, Any]:
         "shards": result.shards,
         "documents": result.documents,
         "counts": result.counts,
+        "quarantined_files": result.quarantined_files,
     }
 
 
@@ -73,5 +83,6 @@ def dedup_snapshot(results: list[dict[str, Any]]) -> dict[str, Any]:
         "snapshot": snapshot,
         "shards": sum(r["shards"] for r in results),
         "documents": sum(r["documents"] for r in results),
+        "quarantined_files": [q for r in results for q in r.get("quarantined_files", [])],
         "dedup": dedup.as_dict(),
     }

@@ -12,8 +12,39 @@ from tasks.progress import print_summary
 
 def register(sub: Any) -> None:
     p = sub.add_parser("ingest", help="crawl snapshot (WARC/WET/JSONL) -> documents/ + attributes/")
-    p.add_argument("input", help="snapshot root (Common Crawl layout), flat folder or file; local or s3://")
-    p.add_argument("--snapshot", help="snapshot id (default: from crawl-data/<id>/ or the folder name)")
+    p.add_argument(
+        "input", help="crawl root, snapshot root (Common Crawl layout), flat folder or file; local or s3://"
+    )
+    p.add_argument(
+        "--snapshot",
+        help="snapshot id: of a crawl root, the crawl-data/<id> to ingest (default: the newest); "
+        "else the name (default: from crawl-data/<id>/ or the folder name)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["auto", "warc", "wet"],
+        default="auto",
+        help="WARC or WET, never both (auto: WARC when the input has any, else WET)",
+    )
+    sample = p.add_mutually_exclusive_group()
+    sample.add_argument(
+        "--sample-files",
+        type=int,
+        help="ingest N files chosen by a hash of their capture name (deterministic)",
+    )
+    sample.add_argument(
+        "--sample-fraction", type=float, help="ingest this fraction of the files (hash-based)"
+    )
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of the file sample")
+    p.add_argument(
+        "--no-listing",
+        action="store_true",
+        help="list the store instead of reading crawl-data/<id>/{warc,wet}.paths.gz",
+    )
+    p.add_argument("--list-page-size", type=int, default=1000, help="keys per S3 listing call")
+    p.add_argument(
+        "--file-retries", type=int, default=3, help="retries of an unreadable file before it is quarantined"
+    )
     p.add_argument("--workers", type=int, help="LocalCluster workers (0: run in this process)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler")
     p.add_argument("--no-dedup", action="store_true", help="skip the snapshot-wide dedup")
@@ -63,7 +94,7 @@ def register(sub: Any) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from tasks.ingest import ExtractSettings, FilterConfig, IngestConfig, run_ingest
+    from tasks.ingest import ExtractSettings, FilterConfig, IngestConfig, InputSelection, run_ingest
 
     filters: dict[str, Any] = {"min_language_score": args.min_language_score}
     if args.recipe:
@@ -78,6 +109,15 @@ def _ingest(args: argparse.Namespace) -> int:
         input=args.input,
         store=args.store,
         snapshot=args.snapshot,
+        select=InputSelection(
+            crawl_format=args.format,
+            use_listing=not args.no_listing,
+            sample_files=args.sample_files,
+            sample_fraction=args.sample_fraction,
+            sample_seed=args.sample_seed,
+            list_page_size=args.list_page_size,
+            file_retries=args.file_retries,
+        ),
         workers=args.workers,
         scheduler=args.scheduler,
         filters=FilterConfig(**filters),

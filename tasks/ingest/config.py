@@ -151,13 +151,46 @@ class ExtractSettings(_Frozen):
         )
 
 
+class InputSelection(_Frozen):
+    """Which files of the input are ingested; none of it changes how one file is processed (it is not part
+    of a shard's version). See ``tasks/ingest/commoncrawl.py``.
+
+    ``crawl_format``: a root holding WARC and WET of the same captures is ingested in one format only:
+    ``auto`` takes WARC when there is any (Quarry extracts text itself), else WET; ``warc`` / ``wet`` take
+    only that format. JSONL files are always taken. ``use_listing``: select the files of a Common Crawl
+    snapshot from its published ``crawl-data/<id>/{warc,wet}.paths.gz`` instead of listing the store.
+    ``sample_files`` / ``sample_fraction``: a deterministic sample by a hash of each file's capture name,
+    ``sample_seed`` and the snapshot: the same files whatever the listing order, the same captures in WARC
+    and WET, and a bigger sample holds a smaller one. ``list_page_size``: keys per S3 listing call (pages
+    are streamed). ``file_retries`` / ``retry_delay_s``: a file that cannot be opened or read is tried again
+    (backoff doubling) and then quarantined as a file with its reason; the run goes on.
+    """
+
+    crawl_format: Literal["auto", "warc", "wet"] = "auto"
+    use_listing: bool = True
+    sample_files: int | None = Field(None, ge=1)
+    sample_fraction: float | None = Field(None, gt=0.0, le=1.0)
+    sample_seed: int = 0
+    list_page_size: int = Field(1000, ge=1, le=1000)
+    file_retries: int = Field(3, ge=0)
+    retry_delay_s: float = Field(2.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _one_sample(self) -> InputSelection:
+        if self.sample_files is not None and self.sample_fraction is not None:
+            raise ValueError("give sample_files or sample_fraction, not both")
+        return self
+
+
 class IngestConfig(_Frozen):
     """Everything the ingest stage needs. ``input`` is a snapshot root (Common Crawl layout
-    ``crawl-data/<snapshot>/segments/<segment>/{warc,wet}/*.gz``), a flat folder, or one file; local or s3://."""
+    ``crawl-data/<snapshot>/segments/<segment>/{warc,wet}/*.gz``), a crawl root (with ``snapshot``: that
+    snapshot, else the newest), a flat folder, or one file; local or s3://. ``select``: which files."""
 
     input: str
     store: str
     snapshot: str | None = None
+    select: InputSelection = InputSelection()
     extract: ExtractSettings = ExtractSettings()
     filters: FilterConfig = FilterConfig()
     dedup: DedupConfig = DedupConfig()

@@ -27,7 +27,8 @@ from tasks.ingest.discover import InputFile
 from tasks.ingest.extract import ExtractionError, check_textual, html_to_text, plain_to_text
 from tasks.ingest.filters import TextView, heuristic_attributes
 from tasks.ingest.langid import identify
-from tasks.ingest.records import Bad, Record, Skipped, read_file
+from tasks.ingest.records import Bad, Record, Skipped
+from tasks.ingest.unreadable import read_input
 from tasks.storage import CompletionMarkers, Store, read_json, write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def ingest_shard(spec: ShardSpec) -> dict[str, Any]:
 
     extracted: list[tuple[Record, str]] = []
     t_read = time.perf_counter()
-    for item in read_file(spec.file.url, spec.file.kind, extract_cfg.max_page_bytes):
+    for item in read_input(spec.file.url, spec.file.kind, extract_cfg.max_page_bytes):  # unreadable: raises
         if isinstance(item, Skipped):
             counts[f"skipped:{item.record_type}"] += 1
             continue
@@ -300,7 +301,10 @@ def shard_version(spec: ShardSpec) -> str:
     """What a finished shard was made from: the input file as it was (size/mtime or ETag) and the stage
     configuration. A shard whose marker records another version is redone, and so is everything downstream
     of it (:meth:`Store.documents_version`)."""
-    settings = spec.config.model_dump(mode="json", exclude={"input", "store", "workers", "scheduler"})
+    # which files are selected (``select``) does not change how one file is processed
+    settings = spec.config.model_dump(
+        mode="json", exclude={"input", "store", "workers", "scheduler", "select"}
+    )
     # the extraction rules are code, not settings: their version makes shards made by older rules be redone
     payload = json.dumps([spec.file.signature, settings, RULES_VERSION], sort_keys=True, default=str)
     return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
