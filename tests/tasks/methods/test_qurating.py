@@ -34,14 +34,14 @@ def test_near_zero_temperature_is_top_k() -> None:
 def test_higher_temperature_trades_quality_for_diversity() -> None:
     quality, tokens = _pool()
     budget = 0.2 * tokens.sum()
-    rows = []
+    rows: list[tuple[float, float, int]] = []
     for tau in (0.25, 1.0, 2.0, 8.0):
         picks = [qurating_select(quality, tokens, budget, seed=s, temperature=tau) for s in range(5)]
         for v in picks:
             assert budget <= budget_of(v, tokens) < budget + tokens.max()
         mean_quality = float(np.mean([quality[v > 0].mean() for v in picks]))
-        distinct = int((np.sum(picks, axis=0) > 0).sum())  # documents chosen by any of 5 seeds
-        rows.append((tau, mean_quality, distinct))
+        chosen = int((np.sum(picks, axis=0) > 0).sum())  # documents chosen by any of 5 seeds
+        rows.append((tau, mean_quality, chosen))
     print("tau, mean z-quality of the selection, distinct documents over 5 seeds:", rows)
     qualities = [r[1] for r in rows]
     distinct = [r[2] for r in rows]
