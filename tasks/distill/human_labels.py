@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import heapq
 import lzma
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,18 @@ def label_files(root: str | Path) -> list[Path]:
     return [p for p in found if p.name.split(".")[0] not in ("dev", "train")]
 
 
+def _ranked_pages(
+    lines: Iterable[str], corpus: str, language: str, seed: int, min_chars: int
+) -> Iterator[tuple[bytes, LabelledPage]]:
+    for line in lines:
+        field, sep, text = line.rstrip("\n").partition("\t")
+        registers = parse_registers(field)
+        if not sep or not registers or len(text) < min_chars:
+            continue
+        rank = hashlib.blake2b(f"{seed}:{text[:2000]}".encode(), digest_size=8).digest()
+        yield rank, LabelledPage(corpus, language, registers, text)
+
+
 def load_register_pages(
     root: str | Path, sample_size: int = 200, seed: int = 0, min_chars: int = 200
 ) -> list[LabelledPage]:
@@ -106,16 +119,12 @@ def load_register_pages(
         corpus = path.parent.name
         stem = path.name.split(".")[0]
         language = LANGUAGES.get(corpus, stem if len(stem) <= 3 else "und")
-        found: list[tuple[bytes, LabelledPage]] = []
         with _open(path) as fh:
-            for line in fh:
-                field, sep, text = line.rstrip("\n").partition("\t")
-                registers = parse_registers(field)
-                if not sep or not registers or len(text) < min_chars:
-                    continue
-                rank = hashlib.blake2b(f"{seed}:{text[:2000]}".encode(), digest_size=8).digest()
-                found.append((rank, LabelledPage(corpus, language, registers, text)))
-        per_file.append([p for _, p in sorted(found, key=lambda item: item[0])])
+            # a file never gives more than ``sample_size`` pages: keep only its best-ranked ones while reading
+            found = heapq.nsmallest(
+                sample_size, _ranked_pages(fh, corpus, language, seed, min_chars), key=lambda item: item[0]
+            )
+        per_file.append([p for _, p in found])
     pages: list[LabelledPage] = []
     for depth in range(max((len(f) for f in per_file), default=0)):  # round robin: files contribute equally
         for found_in_file in per_file:

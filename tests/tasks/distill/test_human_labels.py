@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import lzma
+import tracemalloc
 from pathlib import Path
 
 import pyarrow as pa
@@ -94,6 +96,23 @@ def test_sample_is_balanced_across_files_reproducible_and_never_reads_dev(tmp_pa
     with pytest.raises(FileNotFoundError):
         load_register_pages(tmp_path / "missing")
     assert "skipped" in domain_model_agreement(object(), tmp_path / "missing")
+
+
+def test_a_large_label_file_is_sampled_in_bounded_memory(tmp_path: Path) -> None:
+    """Only the ``sample_size`` best-ranked pages of a file are held while it is read, not the whole file."""
+    path = tmp_path / "FrCORE" / "test.tsv.gz"
+    path.parent.mkdir(parents=True)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as fh:
+        for i in range(20_000):
+            fh.write(f"IP\tpage {i} " + "mot " * 100 + "\n")  # ~8 MB of text in all
+    tracemalloc.start()
+    try:
+        pages = load_register_pages(tmp_path, sample_size=10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(pages) == 10
+    assert peak < 2_000_000, f"peak {peak:,} bytes: the whole file was held"
 
 
 def test_the_real_turku_files_load(shared_data: Path) -> None:
