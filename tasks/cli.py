@@ -23,6 +23,7 @@ STAGE_CLI_MODULES: tuple[str, ...] = (
     "tasks.score.cli",
     "tasks.cluster.cli",
     "tasks.sweep.cli",
+    "tasks.bakeoff.cli",
     "tasks.mix.cli",
     "tasks.pipeline_cli",
 )

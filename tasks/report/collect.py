@@ -8,7 +8,8 @@ a missing one leaves its panel "not available"):
   duplicates out of the pre-mixing pool.
 * ``sweeps/<id>/fit.json`` (sweep stage): ``oof`` (out-of-fold ``predicted``/``actual`` per run) and
   ``spearman_heldout``; ``sweeps/<id>/illusion.json``: the data-quality-illusion experiment
-  (:mod:`tasks.illusion.experiment`), when it was run.
+  (:mod:`tasks.illusion.experiment`), when it was run; ``sweeps/<id>/bakeoff.json``: the selection-method
+  bake-off (:mod:`tasks.bakeoff`), when it was run.
 * ``models/<version>/model_card.json`` → ``ratings/<name>/meta.json`` (rate stage): how many rated pages were
   flagged as prompt-injection suspects (and so left out of distillation), shown in the lineage table.
 """
@@ -122,6 +123,7 @@ def collect_inputs(
         scores=tuple(scores),
         sweep=sweep,
         illusion=illusion_doc or None,
+        bakeoff=_load_bakeoff(store, sweep_id),
         notes=tuple(notes),
         validation=validation,
         sampling=sampling,
@@ -228,6 +230,18 @@ def _sweep_from_summary(summary: Mapping[str, Any]) -> str | None:
     lineage = summary.get("lineage")
     value = summary.get("sweep_id") or (lineage.get("sweep_id") if isinstance(lineage, Mapping) else None)
     return str(value) if value else None
+
+
+def _load_bakeoff(store: Store, sweep_id: str | None) -> Mapping[str, Any] | None:
+    """The sweep's ``bakeoff.json`` (:mod:`tasks.bakeoff`), or None when it was not run."""
+    if not sweep_id:
+        return None
+    try:
+        url = f"{store.sweeps(sweep_id)}/bakeoff.json"
+    except ValueError:
+        return None
+    doc = read_json(url) if exists(url) else None
+    return doc if isinstance(doc, Mapping) else None
 
 
 _FIT_FACTS = ("objective", "n_runs", "spearman_heldout", "chosen_predicted_loss", "search_size", "top_k")

@@ -9,6 +9,7 @@ from html import escape
 from typing import Any
 
 from tasks.report import svg
+from tasks.report.bakeoff import bakeoff_panel
 from tasks.report.illusion import illusion_panel
 from tasks.report.inputs import ReportInputs
 from tasks.report.release import human_labels_panel, parameters_panel, rater_signal_panel, verdict_panel
@@ -124,5 +125,6 @@ def render_html(inputs: ReportInputs) -> str:
         f"{human_labels_panel(inputs.human_labels)}"
         f"<h2>Proxy sweep fit</h2>{_sweep(inputs)}"
         f"<h2>Data-quality illusion experiment</h2>{illusion_panel(inputs.illusion)}"
+        f"<h2>Selection-method bake-off</h2>{bakeoff_panel(inputs.bakeoff)}"
         "</body></html>\n"
     )

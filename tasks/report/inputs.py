@@ -105,6 +105,7 @@ class ReportInputs:
     scores: tuple[ScoreDistribution, ...] = ()
     sweep: SweepFit | None = None
     illusion: Mapping[str, Any] | None = None  # a sweep's illusion.json (tasks/illusion/experiment.py)
+    bakeoff: Mapping[str, Any] | None = None  # a sweep's bakeoff.json (tasks/bakeoff/runner.py)
     notes: tuple[str, ...] = ()
     validation: Mapping[str, Any] | None = None  # the release gate's block (tasks/sweep/gate.py), shown first
     sampling: Mapping[str, Any] | None = None  # the sampling function's JSON (tasks/mix/sampling.py)

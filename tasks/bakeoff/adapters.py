@@ -1,0 +1,246 @@
+"""Adapters from the bake-off's :class:`~tasks.bakeoff.methods.Context` to the literature's selection methods in
+``tasks.methods`` (each imported when its arm runs: a missing module makes the arm ``unavailable``).
+
+* DSIR (Xie et al. 2023, "Data Selection for Language Models via Importance Resampling"): hashed n-gram
+  importance weights of the pool toward the target sets' text, resampled without replacement.
+* QuRating (Wettig et al. 2024): sampling with temperature over quality (the sweep's first criterion).
+* DCLM-style classifier filtering (Li et al. 2024): fastText P(high-quality) against the pool, keep ratio =
+  the budget fraction.
+* FineWeb2 rebalancing (Penedo et al. 2025): re-upsampling by duplicate-cluster size (the dedup attribute
+  ``cluster_size``).
+* PreSelect (Shum et al. 2025): predictive-strength labels from proxies' per-document losses, a fastText
+  classifier on them scores the pool.
+* CLIMB (Diao et al. 2025): iterative search over RegMix domain weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tasks.bakeoff.methods import Context, Selection, Unavailable, fill_to_budget, scale_to_budget
+from tasks.storage import Store, exists, read_parquet
+
+
+def _need(module: str, *names: str) -> list[Callable[..., Any]]:
+    """The named functions of ``module``, or :class:`Unavailable` saying which is missing."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise Unavailable(f"{module} is not importable ({exc})") from exc
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        raise Unavailable(f"{module} lacks {', '.join(missing)}")
+    return [getattr(mod, n) for n in names]
+
+
+def _target_list(ctx: Context) -> list[str]:
+    texts = [t for t in ctx.target_texts.values() if t]
+    if not texts:
+        raise Unavailable("no target text (give target sets)")
+    return texts
+
+
+def dsir(ctx: Context) -> Selection:
+    (select,) = _need("tasks.methods.dsir", "dsir_select")
+    values = select(
+        ctx.pool_texts,
+        ctx.n_tokens,
+        _target_list(ctx),
+        ctx.budget_tokens,
+        ctx.settings.seed,
+        buckets=ctx.settings.dsir_buckets,
+    )
+    return Selection(np.asarray(values, dtype=np.float64), {"targets": list(ctx.target_texts)})
+
+
+def qurating(ctx: Context) -> Selection:
+    (select,) = _need("tasks.methods.qurating", "qurating_select")
+    criterion = ctx.config.criteria[0]
+    quality = np.asarray(ctx.corpus.scores[:, 0], dtype=np.float64)
+    values = select(
+        quality,
+        ctx.n_tokens,
+        ctx.budget_tokens,
+        ctx.settings.seed,
+        temperature=ctx.settings.qurating_temperature,
+    )
+    return Selection(
+        np.asarray(values, dtype=np.float64),
+        {"criterion": criterion, "temperature": ctx.settings.qurating_temperature},
+    )
+
+
+def dclm(ctx: Context) -> Selection:
+    scores_fn, select = _need("tasks.methods.dclm", "dclm_scores", "dclm_select")
+    if not ctx.hq_texts:
+        raise Unavailable("no high-quality reference text")
+    scores = np.asarray(scores_fn(ctx.pool_texts, list(ctx.hq_texts), ctx.settings.seed), dtype=np.float64)
+    values = select(scores, ctx.n_tokens, ctx.settings.budget_fraction)
+    return Selection(
+        np.asarray(values, dtype=np.float64),
+        {"keep_ratio": ctx.settings.budget_fraction, "hq_documents": len(ctx.hq_texts)},
+    )
+
+
+def cluster_sizes(ctx: Context) -> npt.NDArray[np.float64]:
+    """``cluster_size`` of every pool document: a column of the corpus sample, else the dedup attribute shards
+    of the documents' (snapshot, shard). :class:`Unavailable` when any document has none."""
+    pool = ctx.pool
+    if "cluster_size" in pool.column_names:
+        sizes = np.asarray(pool.column("cluster_size").to_pylist(), dtype=np.float64)
+    else:
+        ids = pool.column("id").to_pylist()
+        snaps = pool.column("snapshot").to_pylist() if "snapshot" in pool.column_names else []
+        shards = pool.column("shard").to_pylist() if "shard" in pool.column_names else []
+        if not snaps or not shards:
+            raise Unavailable("the corpus sample has no cluster_size, snapshot or shard column")
+        store = Store(ctx.store)
+        found: dict[str, float] = {}
+        for snapshot, shard in sorted({(str(a), str(b)) for a, b in zip(snaps, shards, strict=True)}):
+            url = store.attribute_shard("dedup", snapshot, shard)
+            if not exists(url):
+                continue
+            table = read_parquet(url)
+            if "cluster_size" not in table.column_names:
+                continue
+            found.update(
+                zip(table.column("id").to_pylist(), table.column("cluster_size").to_pylist(), strict=True)
+            )
+        sizes = np.array([found.get(i, math.nan) for i in ids], dtype=np.float64)
+    missing = int(np.sum(~np.isfinite(sizes)))
+    if missing:
+        raise Unavailable(
+            f"no dedup cluster_size for {missing} of {len(sizes)} sample documents "
+            "(attributes/dedup/<snapshot>/<shard>.parquet column cluster_size; rerun dedup)"
+        )
+    return sizes
+
+
+def rebalance(ctx: Context) -> Selection:
+    (select,) = _need("tasks.methods.rebalance", "rebalance_select")
+    sizes = cluster_sizes(ctx)
+    values = select(sizes, ctx.n_tokens, ctx.budget_tokens, ctx.settings.seed)
+    return Selection(
+        np.asarray(values, dtype=np.float64),
+        {"documents_in_clusters": int(np.sum(sizes > 1)), "largest_cluster": int(sizes.max())},
+    )
+
+
+def _probe_values(ctx: Context, k: int) -> list[npt.NDArray[np.float64]]:
+    """``k`` varied RegMix mixtures of the sample (Dirichlet domain weights), as sampling values."""
+    from tasks.mix.sampling import RegMixSpec
+    from tasks.sweep.train import sample_mixture
+
+    domains = sorted(ctx.corpus.stats.domain_tokens)
+    rng = np.random.default_rng(ctx.settings.seed + 7)
+    out = []
+    for j in range(k):
+        w = rng.dirichlet(np.full(len(domains), 0.5)) + 1e-6
+        spec = RegMixSpec(weights={d: float(v) for d, v in zip(domains, w, strict=True)})
+        values, _ = sample_mixture(ctx.corpus, spec, ctx.settings.seed + j, ctx.config.criteria)
+        out.append(values)
+    return out
+
+
+def preselect(ctx: Context) -> Selection:
+    """PreSelect: ``preselect_proxies`` proxies trained on varied mixtures give per-document losses on
+    ``preselect_documents`` pool documents and target losses; documents whose losses rank the proxies as their
+    target performance does are positives; a classifier trained on them scores the pool; top by score."""
+    strength_fn, labels_fn, scores_fn = _need(
+        "tasks.methods.preselect", "predictive_strength", "preselect_labels", "preselect_scores"
+    )
+    from tasks.sweep.trainer import make_stream, train_proxies
+
+    s, corpus, config = ctx.settings, ctx.corpus, ctx.config
+    probes = _probe_values(ctx, s.preselect_proxies)
+    rng = np.random.default_rng(s.seed + 11)
+    n = len(corpus.n_tokens)
+    measured = np.sort(rng.choice(n, size=min(n, s.preselect_documents), replace=False))
+    docs = [corpus.tokens[corpus.offsets[i] : corpus.offsets[i + 1]] for i in measured]
+    outcome = train_proxies(
+        model_config=config.model,
+        train_config=config.train,
+        streams=[
+            make_stream(corpus.tokens, corpus.offsets, v, s.seed + j, config.model, config.train)
+            for j, v in enumerate(probes)
+        ],
+        seeds=[s.seed] * len(probes),  # the same initialisation: the proxies differ by their data only
+        token_budget=ctx.proxy_budget,
+        targets=ctx.encoded_targets,
+        heldout_docs=docs,
+        device=ctx.device,
+        keep_doc_losses=True,
+    )
+    done = [p for p in outcome.proxies if p.status == "completed" and p.heldout_doc_losses is not None]
+    if len(done) < 2:
+        raise Unavailable(f"only {len(done)} PreSelect probe proxies completed")
+    names = list(ctx.target_texts)
+    target_loss = np.array([float(np.mean([p.losses[t] for t in names])) for p in done])
+    doc_losses = np.array([p.heldout_doc_losses for p in done], dtype=np.float64)
+    doc_losses = np.where(np.isfinite(doc_losses), doc_losses, np.nanmean(doc_losses))
+    # model_scores: higher = better (the negated mean target loss), as benchmark scores are in the paper
+    strength = np.asarray(strength_fn(doc_losses, -target_loss), dtype=np.float64)
+    labels = np.asarray(labels_fn(strength)).astype(np.float64)
+    positive = labels > 0
+    negative = labels < 0 if np.any(labels < 0) else ~positive
+    texts = ctx.pool_texts
+    pos_texts = [texts[i] for i, p in zip(measured, positive, strict=True) if p]
+    neg_texts = [texts[i] for i, q in zip(measured, negative, strict=True) if q]
+    if not pos_texts or not neg_texts:
+        raise Unavailable(
+            f"PreSelect labels gave {len(pos_texts)} positive, {len(neg_texts)} negative documents"
+        )
+    scores = np.asarray(scores_fn(texts, pos_texts, neg_texts, s.seed), dtype=np.float64)
+    order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), kind="stable")
+    return Selection(
+        fill_to_budget(order, ctx.n_tokens, ctx.budget_tokens),
+        {
+            "probe_proxies": len(done),
+            "probe_target_losses": target_loss.tolist(),
+            "measured_documents": len(measured),
+            "positives": len(pos_texts),
+            "negatives": len(neg_texts),
+            "probe_train_seconds": outcome.train_seconds,
+        },
+    )
+
+
+def climb(ctx: Context) -> Selection:
+    """CLIMB's best RegMix domain weights, as the sweep's RegMix sampling values scaled to the budget."""
+    (search,) = _need("tasks.methods.climb", "climb_regmix")
+    from tasks.mix.sampling import RegMixSpec
+    from tasks.sweep.train import sample_mixture
+
+    s = ctx.settings
+    result = search(
+        ctx.corpus,
+        ctx.config,
+        ctx.encoded_targets,
+        s.climb_rounds,
+        s.climb_per_round,
+        s.seed,
+        ctx.device,
+        candidates=min(ctx.config.search_size, 5_000),
+        token_budget=ctx.proxy_budget,
+    )
+    domains = sorted(ctx.corpus.stats.domain_tokens)
+    best = result.extra.get("best_mixture") or dict(zip(domains, result.best_weights.tolist(), strict=True))
+    spec = RegMixSpec(weights={d: float(v) for d, v in best.items()})
+    values, _ = sample_mixture(ctx.corpus, spec, s.seed, ctx.config.criteria)
+    summary = result.to_json() if hasattr(result, "to_json") else {}
+    return Selection(
+        scale_to_budget(values, ctx.n_tokens, ctx.budget_tokens),
+        {
+            "best_mixture": spec.weights,
+            "best_loss": summary.get("best_loss"),
+            "gains_per_round": summary.get("gains"),
+            "rounds": summary.get("rounds"),
+            "evaluations": summary.get("evaluations"),
+        },
+    )
