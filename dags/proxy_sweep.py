@@ -3,8 +3,8 @@
 plan (corpus sample + N parameter draws) → train (one mapped task per group of proxies, batched on one GPU;
 Airflow pool ``gpu`` bounds how many run at once) → fit (sweep table → LightGBM → 100k-candidate search →
 chosen parameters; held-out Spearman reported) → validate (proxies on the chosen mixture and on the baselines,
-then, with ``illusion_seeds``, the data-quality-illusion experiment of ``tasks.illusion``; also in the ``gpu``
-pool) → publish (``sweeps/latest.json`` and the ``quarry_sweep`` Asset, which the nightly mixture uses).
+then, with ``illusion_seeds``, the data-quality-illusion experiment of ``tasks.illusion``, and with
+``bakeoff_methods`` the selection-method bake-off of ``tasks.bakeoff``; also in the ``gpu`` pool) → publish (``sweeps/latest.json`` and the ``quarry_sweep`` Asset, which the nightly mixture uses).
 
 Outputs go to ``<store>/sweeps/<sweep_id>/`` (layout in ``tasks/sweep/stage.py``). A group that dies is retried;
 if it keeps failing, ``fit`` still runs on the completed proxies (and fails clearly if too few completed). A
@@ -93,6 +93,13 @@ from quarry_common.errors import task_outcome
         "illusion_token_budget": Param(
             0, type="integer", minimum=0, description="tokens per illusion proxy; 0: token_budget"
         ),
+        "bakeoff_methods": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="selection-method bake-off after validation (tasks.bakeoff: uniform, topk, chosen, dsir, "
+            "qurating, dclm, rebalance, preselect, climb) at a matched budget, 3 seeds per arm; empty: not run",
+        ),
     },
     doc_md=__doc__,
 )
@@ -152,6 +159,12 @@ def proxy_sweep() -> None:
         illusion = settings_from_params(dict(params or {}), eval_dir)
         if illusion is not None:  # after the gate's proxies: the experiment adds figures, decides nothing
             run_illusion(fitted["store"], fitted["sweep_id"], illusion, device=fitted["device"])
+        from tasks.bakeoff import run_bakeoff
+        from tasks.bakeoff import settings_from_params as bakeoff_settings
+
+        bakeoff = bakeoff_settings(dict(params or {}), eval_dir)
+        if bakeoff is not None:  # like the illusion experiment: figures for the report, decides nothing
+            run_bakeoff(fitted["store"], fitted["sweep_id"], bakeoff, device=fitted["device"])
         return {name: m["objective_loss"] for name, m in report["mixtures"].items()}
 
     @task(outlets=[SWEEP])

@@ -71,6 +71,8 @@ class PipelineConfig(BaseModel):
     force_latest: bool = False
     # the data-quality-illusion experiment (tasks/illusion) on the sweep in use: proxies per arm (>= 3); 0: off
     illusion_seeds: int = Field(0, ge=0)
+    # the selection-method bake-off (tasks/bakeoff) on the sweep in use: its arms; (): off
+    bakeoff_methods: tuple[str, ...] = ()
 
     @field_validator("mixture")
     @classmethod
@@ -211,7 +213,8 @@ def domain_column(config: PipelineConfig) -> Literal["domain", "cluster"]:
 
 def step_sweep(config: PipelineConfig) -> dict[str, Any]:
     """The sweep whose chosen parameters drive the mixture: given, latest, or (bootstrap) a small new one; then,
-    with ``illusion_seeds``, the data-quality-illusion experiment on it (idempotent)."""
+    with ``illusion_seeds``, the data-quality-illusion experiment on it, with ``bakeoff_methods`` the
+    selection-method bake-off (both idempotent)."""
     out = _sweep_in_use(config)
     if config.illusion_seeds:
         from tasks.illusion.experiment import IllusionSettings, run_illusion
@@ -220,6 +223,13 @@ def step_sweep(config: PipelineConfig) -> dict[str, Any]:
             seeds=config.illusion_seeds, eval_dir=str(Path(config.shared_data) / "eval")
         )
         out["illusion"] = run_illusion(config.store, out["sweep_id"], settings)["conclusion"]
+    if config.bakeoff_methods:
+        from tasks.bakeoff import BakeoffSettings, run_bakeoff
+
+        bakeoff = BakeoffSettings(
+            methods=config.bakeoff_methods, eval_dir=str(Path(config.shared_data) / "eval")
+        )
+        out["bakeoff"] = run_bakeoff(config.store, out["sweep_id"], bakeoff)["summary"]
     return out
 
 
