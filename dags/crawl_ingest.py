@@ -32,7 +32,32 @@ from quarry_common.errors import task_outcome
             description="crawl root (newest crawl-data/<snapshot> is taken), snapshot folder or file; local or s3://. "
             "Empty: $QUARRY_CRAWL_ROOT",
         ),
-        "snapshot": Param("", type="string", description="snapshot id; empty infers it from the path"),
+        "snapshot": Param(
+            "",
+            type="string",
+            description="snapshot id: of a crawl root, the crawl-data/<id> to ingest (e.g. CC-MAIN-2024-33); "
+            "empty: the newest, named from the path",
+        ),
+        "crawl_format": Param(
+            "auto",
+            enum=["auto", "warc", "wet"],
+            description="WARC or WET, never both (auto: WARC when there is any); with a published "
+            "crawl-data/<id>/{warc,wet}.paths.gz the files come from that listing",
+        ),
+        "sample_files": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="ingest N files (deterministic hash sample)",
+        ),
+        "sample_fraction": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            maximum=1,
+            description="ingest this fraction of the files (hash sample); not with sample_files",
+        ),
+        "sample_seed": Param(0, type="integer", description="seed of the file sample"),
         "store": Param("", type="string", description="store root; empty: $QUARRY_STORE or ./quarry-data"),
         "batch_size": Param(4, type="integer", minimum=1, description="files per mapped task"),
         "recipe": Param(

@@ -198,3 +198,20 @@ def test_cli_takes_a_snapshot_a_sample_and_a_format(shared_data: Path, tmp_path:
     shards = list((store / "documents" / SNAP).glob("*.parquet"))
     assert len(shards) == 1 and shards[0].name.endswith(".wet.parquet")
     assert quarry([*args, "--snapshot", "CC-MAIN-1999-01"]) == 2  # an unknown snapshot: a one-line error
+
+
+def test_dag_params_pick_the_snapshot_format_and_sample(tmp_path: Path) -> None:
+    from tasks.ingest.airflow_glue import plan_batches
+
+    root = tmp_path / "cc"
+    write_listing(root / "crawl-data" / SNAP, "warc", synthetic_paths(SNAP, "warc", 40))
+    write_listing(root / "crawl-data" / SNAP, "wet", synthetic_paths(SNAP, "wet", 40))
+    write_listing(
+        root / "crawl-data" / "CC-MAIN-2024-38", "warc", synthetic_paths("CC-MAIN-2024-38", "warc", 3)
+    )
+    params = {"input": str(root), "snapshot": SNAP, "crawl_format": "wet", "sample_files": 5, "batch_size": 2}
+    batches = plan_batches(params, str(tmp_path / "store"))
+    urls = [f["url"] for b in batches for f in b["files"]]
+    assert len(batches) == 3 and {b["snapshot"] for b in batches} == {SNAP}
+    expected = discover(str(root), SNAP, InputSelection(crawl_format="wet", sample_files=5)).files
+    assert urls == [f.url for f in expected] and all(u.endswith(".warc.wet.gz") for u in urls)
