@@ -1,4 +1,4 @@
-"""Mix stage: apply a sampling function (QuaDMix, RegMix, top-k, uniform) to the scored corpus → a mixture.
+"""Mix stage: apply a sampling function (QuaDMix, RegMix, top-k, gumbel, uniform) to the scored corpus → a mixture.
 
 Entry point: :func:`run_mix` with :class:`MixConfig` (``quarry mix`` on the command line).
 
@@ -51,6 +51,7 @@ a skipped shard (listed with its reason in ``summary.json`` → ``corpus.shards_
 from tasks.mix.sampling import (
     QUALITY_CRITERIA,
     DomainParams,
+    GumbelSpec,
     QuaDMixSpec,
     RegMixSpec,
     SamplingSpec,
@@ -63,6 +64,7 @@ from tasks.mix.stage import MixConfig, MixResult, run_mix
 __all__ = [
     "QUALITY_CRITERIA",
     "DomainParams",
+    "GumbelSpec",
     "MixConfig",
     "MixResult",
     "QuaDMixSpec",

@@ -15,10 +15,13 @@ def register(sub: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--sweep", help="use the chosen parameters of this sweep id ('latest': the last one)")
     src.add_argument("--spec", help="a sampling function as a JSON file (see tasks/mix/sampling.py)")
-    src.add_argument("--baseline", choices=["uniform", "topk"], help="a baseline sampling function")
+    src.add_argument("--baseline", choices=["uniform", "topk", "gumbel"], help="a baseline sampling function")
     p.add_argument("--rate", type=float, default=1.0, help="uniform: sampling value of every document")
-    p.add_argument("--criterion", default="educational_value", help="topk: the score to rank by")
-    p.add_argument("--keep", type=float, default=0.3, help="topk: share of tokens kept")
+    p.add_argument("--criterion", default="educational_value", help="topk, gumbel: the score to rank by")
+    p.add_argument("--keep", type=float, default=0.3, help="topk, gumbel: share of tokens kept")
+    p.add_argument(
+        "--temperature", type=float, default=2.0, help="gumbel: τ of QuRating's sampling p ∝ exp(score / τ)"
+    )
     p.add_argument("--snapshot", action="append", default=[], help="snapshot(s) (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain-column", choices=["domain", "cluster"], default="domain")
@@ -40,6 +43,13 @@ def _mix(args: argparse.Namespace) -> int:
         spec = {"kind": "uniform", "rate": args.rate}
     elif args.baseline == "topk":
         spec = {"kind": "topk", "criterion": args.criterion, "keep_fraction": args.keep}
+    elif args.baseline == "gumbel":
+        spec = {
+            "kind": "gumbel",
+            "criterion": args.criterion,
+            "keep_fraction": args.keep,
+            "temperature": args.temperature,
+        }
     cluster = (
         ClusterConfig(address=args.scheduler, n_workers=args.workers)
         if (args.scheduler or args.workers is not None)

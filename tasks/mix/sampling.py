@@ -1,4 +1,5 @@
-"""Sampling functions: QuaDMix (quality + domain), RegMix (domain weights only), top-k by score, uniform.
+"""Sampling functions: QuaDMix (quality + domain), RegMix (domain weights only), top-k by score, Gumbel
+(QuRating-style sampling with a temperature over a score), uniform.
 
 Every function maps a document to a *sampling value* ``S >= 0`` read as "a.b": the document is repeated
 ``a = floor(S)`` times plus once more with probability ``b = S - a``. The extra copy is decided by a uniform
@@ -19,6 +20,9 @@ tokens that a function keeps is ``∫_0^1 S(r) dr`` (:func:`expected_mass`): it 
 The baselines: RegMix gives each domain one value ``S_d = w_d · total_tokens / T_d``; top-k keeps (value 1)
 the documents whose score on one criterion is in the best ``keep_fraction`` of all tokens (the
 classifier-filtering baseline, global across domains); uniform gives every document the same value.
+
+Gumbel (QuRating's sampling with temperature over one score, ``p ∝ exp(s / τ)`` without replacement) keeps
+documents whose hash-seeded Gumbel key is above one corpus-wide threshold: see :mod:`tasks.mix.gumbel`.
 """
 
 from __future__ import annotations
@@ -159,6 +163,33 @@ class TopKSpec:
 
 
 @dataclass(frozen=True)
+class GumbelSpec:
+    """Keep documents by sampling without replacement with ``p ∝ exp(s / τ)`` over one ``criterion`` until
+    ``keep_fraction`` of the tokens (QuRating's sampling with temperature; ``τ = 0`` is the top-k)."""
+
+    criterion: str
+    temperature: float
+    keep_fraction: float
+    normalize: bool = True
+    kind: Literal["gumbel"] = "gumbel"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.keep_fraction <= 1.0:
+            raise ValueError(f"keep_fraction must be in [0, 1], got {self.keep_fraction}")
+        if not self.temperature >= 0 or not np.isfinite(self.temperature):
+            raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "criterion": self.criterion,
+            "temperature": self.temperature,
+            "keep_fraction": self.keep_fraction,
+            "normalize": self.normalize,
+        }
+
+
+@dataclass(frozen=True)
 class UniformSpec:
     """Every document gets the sampling value ``rate`` (1.0: the corpus once; 0.1: a 10% random sample)."""
 
@@ -173,7 +204,7 @@ class UniformSpec:
         return {"kind": self.kind, "rate": self.rate}
 
 
-SamplingSpec = QuaDMixSpec | RegMixSpec | TopKSpec | UniformSpec
+SamplingSpec = QuaDMixSpec | RegMixSpec | TopKSpec | GumbelSpec | UniformSpec
 
 
 def spec_from_json(data: Mapping[str, Any]) -> SamplingSpec:
@@ -188,16 +219,23 @@ def spec_from_json(data: Mapping[str, Any]) -> SamplingSpec:
         return RegMixSpec(weights=dict(data["weights"]), total_tokens=None if total is None else float(total))
     if kind == "topk":
         return TopKSpec(criterion=str(data["criterion"]), keep_fraction=float(data["keep_fraction"]))
+    if kind == "gumbel":
+        return GumbelSpec(
+            criterion=str(data["criterion"]),
+            temperature=float(data["temperature"]),
+            keep_fraction=float(data["keep_fraction"]),
+            normalize=bool(data.get("normalize", True)),
+        )
     if kind == "uniform":
         return UniformSpec(rate=float(data.get("rate", 1.0)))
-    raise ValueError(f"unknown sampling function kind {kind!r} (quadmix, regmix, topk, uniform)")
+    raise ValueError(f"unknown sampling function kind {kind!r} (quadmix, regmix, topk, gumbel, uniform)")
 
 
 def spec_criteria(spec: SamplingSpec) -> tuple[str, ...]:
     """Score columns the function reads."""
     if isinstance(spec, QuaDMixSpec):
         return spec.criteria
-    if isinstance(spec, TopKSpec):
+    if isinstance(spec, TopKSpec | GumbelSpec):
         return (spec.criterion,)
     return ()
 
@@ -403,11 +441,14 @@ def sampling_values(
     ranks: Mapping[str, QuantileSketch] | None = None,
     normalised: FloatArray | None = None,
     max_size: int = 1 << 30,
+    ids: Sequence[str] | None = None,
+    seed: int = 0,
 ) -> FloatArray:
     """Sampling value of every document. ``scores`` columns follow ``criteria``; ``stats`` holds the per-domain
     distributions (of this batch for an in-memory corpus, or merged over shards). For QuaDMix, ``ranks`` are the
     per-domain token-weighted sketches of the merged score; without them they are computed from this batch (exact
-    for an in-memory corpus). ``normalised`` may pass precomputed percentiles (they do not depend on ``spec``)."""
+    for an in-memory corpus). ``normalised`` may pass precomputed percentiles (they do not depend on ``spec``).
+    Gumbel needs the documents' ``ids`` and the ``seed`` (its noise is a pure function of both)."""
     n = len(domains)
     tokens = np.asarray(n_tokens, dtype=np.float64)
     if isinstance(spec, UniformSpec):
@@ -431,6 +472,16 @@ def sampling_values(
         above = sk.fraction_above(col)
         out: FloatArray = np.where(np.isfinite(col) & (above < spec.keep_fraction), 1.0, 0.0)
         return out
+    if isinstance(spec, GumbelSpec):
+        if spec.criterion not in criteria:
+            raise ValueError(
+                f"gumbel criterion {spec.criterion!r} is not among the score columns {list(criteria)}"
+            )
+        if ids is None or len(ids) != n:
+            raise ValueError("gumbel sampling needs the documents' ids (its noise is a hash of seed and id)")
+        from tasks.mix.gumbel import gumbel_values  # it imports this module
+
+        return gumbel_values(spec, scores[:, list(criteria).index(spec.criterion)], ids, seed, stats)
     missing = [c for c in spec.criteria if c not in criteria]
     if missing:
         raise ValueError(f"QuaDMix criteria {missing} are not among the score columns {list(criteria)}")

@@ -241,6 +241,8 @@ def _apply_pass(
         criteria=criteria,
         stats=stats,
         ranks=ranks,
+        ids=shard.ids.tolist(),
+        seed=seed,
     )
     reps = repetitions(shard.ids.tolist(), values, seed)
     sel = reps > 0

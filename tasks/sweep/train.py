@@ -86,6 +86,8 @@ def sample_mixture(
         stats=corpus.stats,
         normalised=corpus.normalised,
         max_size=EXACT,
+        ids=corpus.train_ids,
+        seed=seed,
     )
     reps = repetitions(corpus.train_ids, values, seed)
     byte_len = corpus.offsets[1:] - corpus.offsets[:-1]
