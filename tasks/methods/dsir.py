@@ -46,7 +46,7 @@ def words(text: str) -> list[str]:
 
 
 _BUCKET_CACHE: dict[int, dict[str, int]] = {}
-_CACHE_LIMIT = 2_000_000  # n-grams remembered per bucket count (then the cache starts over)
+_CACHE_LIMIT = 500_000  # n-grams remembered per bucket count (then the cache starts over; ~60 MB)
 
 
 def _buckets_of(grams: list[str], buckets: int) -> list[int]:
