@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,10 +218,12 @@ def _apply_pass(
     topk: Mapping[str, Any] | None,
     stamp: str,
 ) -> dict[str, Any]:
+    """Write the shard's mixture rows and its marker (with per-domain totals); return the counts without the
+    per-domain totals, which the driver folds from the markers one at a time (S × d numbers otherwise)."""
     paths = _Paths(store, name)
     marker = _marker_name(ref)
     if paths.markers.is_done(marker):
-        return paths.markers.info(marker)
+        return _counts(paths.markers.info(marker))
     spec = spec_from_json(spec_json)
     stats = CorpusStats.from_json(_cached_json(paths.stats, stamp))
     ranks = None
@@ -280,7 +282,11 @@ def _apply_pass(
         }
     info = {"skipped": None, "documents": int(sel.sum()), "copies": int(reps.sum()), "domains": per_domain}
     paths.markers.mark_done(marker, info)
-    return info
+    return _counts(info)
+
+
+def _counts(info: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if k != "domains"}
 
 
 # ---- the stage -------------------------------------------------------------------------------------------------
@@ -405,7 +411,9 @@ def run_mix(config: MixConfig) -> MixResult:
         cluster=cluster,
         description="mix-apply",
     )
-    summary = _summarise(config, spec, sweep_id, report, stats, refs, skipped, dropped, p3)
+    assert len(p3) == len(refs)
+    infos = (paths.markers.info(_marker_name(r)) for r in refs)  # read one at a time while summarising
+    summary = _summarise(config, spec, sweep_id, report, stats, refs, skipped, dropped, infos)
     write_json_atomic(paths.summary, summary)
     return _result(paths, summary)
 
@@ -419,7 +427,7 @@ def _summarise(
     refs: Sequence[ShardRef],
     skipped: Mapping[str, str],
     dropped: Mapping[str, int],
-    infos: Sequence[Mapping[str, Any]],
+    infos: Iterable[Mapping[str, Any]],
 ) -> dict[str, Any]:
     corpus_total = stats.total_tokens
     domains: dict[str, dict[str, Any]] = {}
@@ -433,7 +441,10 @@ def _summarise(
             "copies": 0,
             "topk_tokens": 0.0,
         }
+    documents = copies = 0
     for info in infos:
+        documents += int(info.get("documents", 0))
+        copies += int(info.get("copies", 0))
         for d, v in (info.get("domains") or {}).items():
             row = domains.setdefault(
                 d,
@@ -484,8 +495,8 @@ def _summarise(
             "dropped": dict(dropped),
         },
         "mixture": {
-            "documents": int(sum(i.get("documents", 0) for i in infos)),
-            "copies": int(sum(i.get("copies", 0) for i in infos)),
+            "documents": documents,
+            "copies": copies,
             "tokens": mix_total,
         },
         "domains": domains,
