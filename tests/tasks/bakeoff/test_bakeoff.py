@@ -30,8 +30,8 @@ from tasks.sweep.targets import default_targets
 
 SWEEP = "bakeoff-e2e"
 METHODS = ("uniform", "topk", "chosen", "dsir", "qurating", "rebalance")
-CLI_ARGS = ["--methods", ",".join(METHODS), "--token-budget", "8192", "--reference-chars", "120000"]
-SETTINGS = BakeoffSettings(methods=METHODS, token_budget=8192, reference_chars=120_000)
+CLI_ARGS = ["--methods", ",".join(METHODS), "--token-budget", "4096", "--reference-chars", "60000"]
+SETTINGS = BakeoffSettings(methods=METHODS, token_budget=4096, reference_chars=60_000)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict[s
         search_size=100,
         top_k=4,
         model=ProxyModelConfig.preset("tiny"),
-        train=TrainConfig(lr=3e-3, batch_size=8, eval_tokens=2048, threads=1),
+        train=TrainConfig(lr=3e-3, batch_size=8, eval_tokens=1024, threads=1),
         heldout_documents=40,
         cluster=ClusterConfig(n_workers=0),
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from mixture_helper import build_mixture
 
+from tasks.bakeoff.measures import loss_stats
 from tasks.cli import main
 from tasks.distill.signal import criterion_signal
 from tasks.illusion.measure import HQ, TARGET, WEB, Arm, curves_report
@@ -38,6 +39,42 @@ QUADMIX = {
 SIGNAL = criterion_signal(np.linspace(0, 5, 50), (0.0, 5.0), np.linspace(0, 5, 50))
 NO_SIGNAL = criterion_signal(np.linspace(1.64, 1.70, 50), (0.0, 5.0), np.linspace(0, 5, 50))
 ARMS = {"chosen": [3.00, 3.01, 3.02], "uniform": [3.20, 3.21, 3.19], "topk": [3.10, 3.12, 3.11]}
+
+
+def _bakeoff(method: str = "dsir") -> dict[str, object]:
+    """A ``bakeoff.json`` as tasks.bakeoff writes it (its real loss statistics), one arm unavailable."""
+
+    def arm(name: str, base: float, entropy: float) -> dict[str, object]:
+        offsets = {"target": 0.0, "wikitext2": 0.1, "hq_heldout": 0.2, "web_heldout": 0.3}
+        losses = {m: [base + d, base + 0.01 + d, base + 0.02 + d] for m, d in offsets.items()}
+        return {
+            "method": name,
+            "status": "ok",
+            "metrics": loss_stats(losses),
+            "selection": {
+                "selected_tokens": 1000.0,
+                "budget_ratio": 1.0,
+                "unique_documents": 40,
+                "repetition": 1.0,
+                "domain_entropy": entropy,
+                "ngram_kl": 0.5,
+            },
+            "cost": {"selection_cpu_seconds": 0.1, "proxy_train_seconds": 2.0},
+        }
+
+    return {
+        "summary": f"Lowest mean target loss: {method}.",
+        "targets": ["wikitext2"],
+        "seeds": [1, 2, 3],
+        "budget_tokens": 1000,
+        "proxy_token_budget": 4096,
+        "pool": {"tokens": 2000.0, "documents": 80},
+        "arms": [
+            arm("uniform", 3.2, 1.9),
+            arm(method, 3.1, 1.5),
+            {"method": "rebalance", "status": "unavailable", "reason": "no dedup cluster_size", "cost": {}},
+        ],
+    }
 
 
 def _illusion(web_hq: tuple[float, ...], label: str = "keep") -> dict[str, object]:
@@ -115,6 +152,7 @@ def _full_inputs() -> ReportInputs:
         scores=(ScoreDistribution.from_values("educational_value", [0, 1, 1, 2, 3], [2, 3, 3, 4], bins=5),),
         sweep=SweepFit(predicted=(3.1, 3.3, 3.0, 3.6), actual=(3.2, 3.35, 3.05, 3.5)),
         illusion=ILLUSION,
+        bakeoff=_bakeoff(),
         validation=decide(0.8, ARMS).to_json(),
         sampling=QUADMIX,
         rater_signal={"reasoning": SIGNAL, "educational_value": NO_SIGNAL},
@@ -125,9 +163,20 @@ def test_full_report_renders_every_panel() -> None:
     html = render_html(_full_inputs())
     _assert_self_contained(html)
     assert "Not available" not in html
-    assert html.count("<svg") == 6  # domains, one score histogram, sweep scatter, three illusion curves
-    for panel in ("verdict", "parameters", "domains", "scores", "rater-signal", "sweep", "quality-illusion"):
+    # domains, one score histogram, sweep scatter, three illusion curves, three bake-off losses, diversity
+    assert html.count("<svg") == 10
+    for panel in (
+        "verdict",
+        "parameters",
+        "domains",
+        "scores",
+        "rater-signal",
+        "sweep",
+        "quality-illusion",
+        "bakeoff",
+    ):
         assert f'data-panel="{panel}"' in html
+    assert "<th>rebalance</th>" in html and "unavailable: no dedup cluster_size" in html
     rows = dict(re.findall(r"<tr><th>(reasoning|educational_value)</th>(.*?)</tr>", html))
     assert "<td class='num'>1.643 – 1.697</td><td class='num'>1.1%</td>" in rows["educational_value"]
     assert 'class="warn">no: predictions span' in rows["educational_value"]
@@ -188,7 +237,16 @@ def test_sampling_parameters_are_a_table_per_domain() -> None:
 def test_missing_panels_render_as_not_available() -> None:
     html = render_html(ReportInputs(mixture="web-en"))
     _assert_self_contained(html)
-    for panel in ("verdict", "parameters", "domains", "scores", "rater-signal", "sweep", "quality-illusion"):
+    for panel in (
+        "verdict",
+        "parameters",
+        "domains",
+        "scores",
+        "rater-signal",
+        "sweep",
+        "quality-illusion",
+        "bakeoff",
+    ):
         assert re.search(rf'<div class="na" data-panel="{panel}">Not available: ', html), panel
     assert "<svg" not in html
 
@@ -201,6 +259,7 @@ def test_untrusted_labels_are_escaped() -> None:
             domains_after={evil: 1.0},
             lineage={"note": evil},
             illusion=_illusion((2.5, 2.5, 2.5), label=evil),
+            bakeoff=_bakeoff(evil),
         )
     )
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -255,6 +314,7 @@ def test_collect_from_store(tmp_path: Path, shared_data: Path) -> None:
 def test_collect_reads_sweep_and_illusion(tmp_path: Path, shared_data: Path) -> None:
     built = build_mixture(tmp_path / "store", shared_data, sweep_id="sweep-1")
     write_json_atomic(f"{built.store.sweeps('sweep-1')}/illusion.json", ILLUSION)
+    write_json_atomic(f"{built.store.sweeps('sweep-1')}/bakeoff.json", _bakeoff("topk"))
     write_json_atomic(  # the shape of the sweep stage's fit.json
         f"{built.store.sweeps('sweep-1')}/fit.json",
         {
@@ -277,6 +337,7 @@ def test_collect_reads_sweep_and_illusion(tmp_path: Path, shared_data: Path) -> 
     assert inputs.sweep is not None and inputs.sweep.spearman == pytest.approx(0.8)
     assert inputs.sweep.predicted == (3.0, 3.2, 3.1, 3.5) and inputs.sweep.actual == (3.1, 3.3, 3.0, 3.6)
     assert inputs.illusion is not None and inputs.illusion["conclusion"] == ILLUSION["conclusion"]
+    assert inputs.bakeoff is not None and inputs.bakeoff["summary"] == "Lowest mean target loss: topk."
     html = render_html(inputs)
     assert "Not available" not in html
     assert "chosen_predicted_loss" in html and "Spearman ρ on 4 out-of-fold proxy runs: <b>0.800</b>" in html
