@@ -149,49 +149,46 @@ def _probe_values(ctx: Context, k: int) -> list[npt.NDArray[np.float64]]:
 
 
 def preselect(ctx: Context) -> Selection:
-    """PreSelect: ``preselect_proxies`` proxies trained on varied mixtures give per-document losses on
-    ``preselect_documents`` pool documents and target losses; documents whose losses rank the proxies as their
-    target performance does are positives; a classifier trained on them scores the pool; top by score."""
-    strength_fn, labels_fn, scores_fn = _need(
-        "tasks.methods.preselect", "predictive_strength", "preselect_labels", "preselect_scores"
+    """PreSelect: ``preselect_proxies`` proxies trained on varied mixtures (Dirichlet RegMix weights) give their
+    losses on ``preselect_documents`` pool documents and on the target sets; the documents whose losses rank the
+    proxies as their target losses do are the positives, the least predictive ones the negatives; a fastText
+    classifier trained on them scores the pool; the top-scored documents up to the budget are selected."""
+    strength_fn, positives_fn, negatives_fn, scores_fn, losses_fn = _need(
+        "tasks.methods.preselect",
+        "predictive_strength",
+        "preselect_labels",
+        "preselect_negatives",
+        "preselect_scores",
+        "proxy_document_losses",
     )
-    from tasks.sweep.trainer import make_stream, train_proxies
-
     s, corpus, config = ctx.settings, ctx.corpus, ctx.config
-    probes = _probe_values(ctx, s.preselect_proxies)
-    rng = np.random.default_rng(s.seed + 11)
     n = len(corpus.n_tokens)
-    measured = np.sort(rng.choice(n, size=min(n, s.preselect_documents), replace=False))
-    docs = [corpus.tokens[corpus.offsets[i] : corpus.offsets[i + 1]] for i in measured]
-    outcome = train_proxies(
+    measured = np.sort(
+        np.random.default_rng(s.seed + 11).choice(n, size=min(n, s.preselect_documents), replace=False)
+    )
+    probes = losses_fn(
+        corpus.tokens,
+        corpus.offsets,
+        _probe_values(ctx, s.preselect_proxies),
+        [corpus.tokens[corpus.offsets[i] : corpus.offsets[i + 1]] for i in measured],
         model_config=config.model,
         train_config=config.train,
-        streams=[
-            make_stream(corpus.tokens, corpus.offsets, v, s.seed + j, config.model, config.train)
-            for j, v in enumerate(probes)
-        ],
-        seeds=[s.seed] * len(probes),  # the same initialisation: the proxies differ by their data only
         token_budget=ctx.proxy_budget,
         targets=ctx.encoded_targets,
-        heldout_docs=docs,
+        seed=s.seed,
         device=ctx.device,
-        keep_doc_losses=True,
     )
-    done = [p for p in outcome.proxies if p.status == "completed" and p.heldout_doc_losses is not None]
+    done = [i for i, st in enumerate(probes.status) if st == "completed"]
     if len(done) < 2:
         raise Unavailable(f"only {len(done)} PreSelect probe proxies completed")
     names = list(ctx.target_texts)
-    target_loss = np.array([float(np.mean([p.losses[t] for t in names])) for p in done])
-    doc_losses = np.array([p.heldout_doc_losses for p in done], dtype=np.float64)
-    doc_losses = np.where(np.isfinite(doc_losses), doc_losses, np.nanmean(doc_losses))
-    # model_scores: higher = better (the negated mean target loss), as benchmark scores are in the paper
-    strength = np.asarray(strength_fn(doc_losses, -target_loss), dtype=np.float64)
-    labels = np.asarray(labels_fn(strength)).astype(np.float64)
-    positive = labels > 0
-    negative = labels < 0 if np.any(labels < 0) else ~positive
+    target_loss = np.array([float(np.mean([probes.target_losses[i][t] for t in names])) for i in done])
+    strength = np.asarray(strength_fn(probes.doc_losses[done], target_loss, lower_is_better=True))
+    positive = np.asarray(positives_fn(strength, seed=s.seed), dtype=bool)
+    negative = np.asarray(negatives_fn(strength, seed=s.seed), dtype=bool)
     texts = ctx.pool_texts
-    pos_texts = [texts[i] for i, p in zip(measured, positive, strict=True) if p]
-    neg_texts = [texts[i] for i, q in zip(measured, negative, strict=True) if q]
+    pos_texts = [texts[i] for i in measured[positive]]
+    neg_texts = [texts[i] for i in measured[negative]]
     if not pos_texts or not neg_texts:
         raise Unavailable(
             f"PreSelect labels gave {len(pos_texts)} positive, {len(neg_texts)} negative documents"
@@ -204,9 +201,10 @@ def preselect(ctx: Context) -> Selection:
             "probe_proxies": len(done),
             "probe_target_losses": target_loss.tolist(),
             "measured_documents": len(measured),
+            "mean_strength": float(np.nanmean(strength)),
             "positives": len(pos_texts),
             "negatives": len(neg_texts),
-            "probe_train_seconds": outcome.train_seconds,
+            "probe_seconds": probes.seconds,
         },
     )
 
