@@ -35,6 +35,12 @@ class PublishConfig:
     # the same data republished with another verdict is the same version (manifests are immutable, so the
     # first verdict stays in the manifest; the later call's ``promote`` decides whether ``latest`` moves).
     validation: dict[str, Any] | None = None
+    # An annealing mixture (a mixture name in the same store, e.g. written by
+    # :func:`tasks.methods.anneal.write_annealing_mixture`) released beside this one in the same version: its
+    # shards are ``shards/annealing-*.parquet`` and the manifest's ``annealing`` key gives its share of the
+    # training tokens (``annealing_fraction``; default: the one its summary records) and its domain proportions.
+    annealing: str | None = None
+    annealing_fraction: float | None = None
 
     @property
     def release(self) -> str:
@@ -56,6 +62,12 @@ class PublishConfig:
             raise ValueError("max_missing_fraction must be within [0, 1]")
         if self.sweep_id is not None:
             validate_name(self.sweep_id, "sweep id")
+        if self.annealing is not None:
+            validate_name(self.annealing, "annealing mixture name")
+        if self.annealing_fraction is not None and (
+            self.annealing is None or not 0.0 < self.annealing_fraction < 1.0
+        ):
+            raise ValueError("annealing_fraction needs an annealing mixture and must lie within (0, 1)")
         for key in self.extra_lineage:
             validate_name(key, "lineage key")
             if key in Lineage.model_fields:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import tasks
-from tasks.publish.manifest import FORMAT, GroupStats, Lineage, Totals
+from tasks.publish.manifest import FORMAT, Annealing, GroupStats, Lineage, Totals
 from tasks.publish.mixture import MixtureInput, summary_domains_before
 from tasks.publish.staging import StagedShard
 from tasks.storage import Store
@@ -145,8 +145,9 @@ def content_digest(
     domains: Mapping[str, GroupStats],
     sources: Mapping[str, GroupStats],
     skipped: Mapping[str, int],
+    annealing: Annealing | None = None,
 ) -> str:
-    canonical = {
+    canonical: dict[str, Any] = {
         "format": FORMAT,
         "name": name,
         "shards": [[s.entry.path, s.entry.sha256, s.entry.rows] for s in staged],
@@ -155,4 +156,6 @@ def content_digest(
         "sources": {k: v.model_dump(mode="json") for k, v in sources.items()},
         "skipped": dict(skipped),
     }
+    if annealing is not None:  # absent: the digest of a release without one is what it always was
+        canonical["annealing"] = annealing.model_dump(mode="json")
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()

@@ -5,6 +5,7 @@ Layout of a published mixture (``<target>`` is ``s3://bucket/prefix`` or a local
     <target>/<name>/latest                   {"version": N, "manifest_sha256": ...}  (moved last, by CAS)
     <target>/<name>/v<N>/claim.json          who claimed version N (created with If-None-Match / link)
     <target>/<name>/v<N>/shards/part-*.parquet
+    <target>/<name>/v<N>/shards/annealing-*.parquet   optional: the annealing mixture (``annealing`` key)
     <target>/<name>/v<N>/report.html         optional, listed in the manifest
     <target>/<name>/v<N>/manifest.json       written last: a version exists iff its manifest exists
 """
@@ -104,6 +105,21 @@ class Totals(_Frozen):
     bytes: int = Field(ge=0)
 
 
+class Annealing(_Frozen):
+    """An annealing mixture released beside the main one (:mod:`tasks.methods.anneal`): the last ``fraction``
+    of the training tokens are drawn from its shards, with its own domain proportions."""
+
+    fraction: float = Field(gt=0.0, lt=1.0)
+    mixture: str  # its name in the source store
+    parameters: dict[str, Any] = Field(default_factory=dict)  # how it was made (e.g. hq_domains, upweight)
+    totals: Totals
+    domains: dict[str, GroupStats]
+    shards: list[ShardEntry]
+
+    def proportions(self) -> dict[str, float]:
+        return {key: stats.proportion for key, stats in sorted(self.domains.items())}
+
+
 class Manifest(_Frozen):
     format: str = FORMAT
     name: str
@@ -120,6 +136,7 @@ class Manifest(_Frozen):
     report: FileEntry | None = None
     skipped: dict[str, int] = Field(default_factory=dict)
     validation: dict[str, Any] | None = None  # a validation gate's verdict; not part of the content digest
+    annealing: Annealing | None = None  # an annealing mixture released with this one (part of the digest)
 
     @field_validator("name")
     @classmethod
@@ -141,6 +158,8 @@ class Manifest(_Frozen):
         data = self.model_dump(mode="json")
         if data.get("validation") is None:
             data.pop("validation", None)  # manifests without a verdict stay as they were
+        if data.get("annealing") is None:
+            data.pop("annealing", None)  # and so do manifests without an annealing mixture
         return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod

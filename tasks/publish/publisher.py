@@ -50,11 +50,17 @@ from tasks.publish.contents import content_digest, lineage_of, version_stats
 from tasks.publish.manifest import (
     MANIFEST,
     REPORT,
+    Annealing,
     FileEntry,
     Manifest,
     version_label,
 )
-from tasks.publish.mixture import load_mixture, materialise_source_shard, source_shard_tasks
+from tasks.publish.mixture import (
+    MixtureInput,
+    load_mixture,
+    materialise_source_shard,
+    source_shard_tasks,
+)
 from tasks.publish.objectstore import ObjectStore, ObjectStoreError, S3ObjectStore, open_store, sha256_hex
 from tasks.publish.staging import StagedShard, stage_shards, staging_folder
 from tasks.publish.versions import (
@@ -88,6 +94,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+ANNEALING_PREFIX = "annealing"  # shards/annealing-*.parquet: the annealing mixture's shards
 FAILPOINT_ENV = "QUARRY_PUBLISH_FAILPOINT"  # "stall-after-shards:K": crash tests stop a real publisher there
 
 
@@ -96,33 +103,18 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
     store = Store(config.store)
     target = open_store(config.target)
     mixture = load_mixture(store, config.name)
-    tasks_ = source_shard_tasks(store, mixture)
-    results = run_shards(
-        materialise_source_shard,
-        tasks_,
-        names=[f"{t.snapshot}-{t.shard}" for t in tasks_],
-        cluster=config.cluster,
-        description=f"publish {config.name}: read documents",
-    )
-    missing = sum(r.missing for r in results)
-    total_rows = sum(len(t.rows) for t in tasks_)
-    if total_rows and missing / total_rows > config.max_missing_fraction:
-        raise ValueError(
-            f"mixture {config.name!r} references {missing} of {total_rows} documents that are not in the "
-            f"store {store.root} (allowed fraction {config.max_missing_fraction}); re-run ingest or mix"
-        )
-    tables = [r.table for r in results if len(r.table)]
-    if not tables:
-        raise ValueError(f"mixture {config.name!r}: none of its documents were found in {store.root}")
-    table = pa.concat_tables(tables).sort_by([("domain", "ascending"), ("id", "ascending")])
-    model_versions = sorted({v for r in results for v in r.model_versions})
+    table, missing, model_versions = _materialise(config, store, mixture)
     lineage = lineage_of(config, store, mixture, table, model_versions)
+    anneal_input = load_mixture(store, config.annealing) if config.annealing else None
 
     with staging_folder(config.release) as staging:
         staged = stage_shards(table, staging, config.max_rows_per_shard)
         domains, sources, totals = version_stats(table, staged, mixture.summary)
         skipped = {"missing_documents": missing, "zero_repetition_rows": mixture.zero_repetition_rows}
-        digest = content_digest(config.release, staged, lineage, domains, sources, skipped)
+        annealing, anneal_staged = (
+            _stage_annealing(config, store, anneal_input, staging) if anneal_input else (None, [])
+        )
+        digest = content_digest(config.release, staged, lineage, domains, sources, skipped, annealing)
         publisher = {
             "id": uuid.uuid4().hex,
             "host": socket.gethostname(),
@@ -144,9 +136,67 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
                 report=report,
                 skipped=skipped,
                 validation=dict(config.validation) if config.validation is not None else None,
+                annealing=annealing,
             )
 
-        return _publish_staged(config, store, target, staged, digest, publisher, manifest_for)
+        return _publish_staged(config, store, target, staged + anneal_staged, digest, publisher, manifest_for)
+
+
+def _materialise(
+    config: PublishConfig, store: Store, mixture: MixtureInput
+) -> tuple[pa.Table, int, list[str]]:
+    """The mixture's rows joined to their documents (sorted by domain, id), the number of rows whose document
+    is missing, and the scores' model versions."""
+    tasks_ = source_shard_tasks(store, mixture)
+    results = run_shards(
+        materialise_source_shard,
+        tasks_,
+        names=[f"{t.snapshot}-{t.shard}" for t in tasks_],
+        cluster=config.cluster,
+        description=f"publish {mixture.name}: read documents",
+    )
+    missing = sum(r.missing for r in results)
+    total_rows = sum(len(t.rows) for t in tasks_)
+    if total_rows and missing / total_rows > config.max_missing_fraction:
+        raise ValueError(
+            f"mixture {mixture.name!r} references {missing} of {total_rows} documents that are not in the "
+            f"store {store.root} (allowed fraction {config.max_missing_fraction}); re-run ingest or mix"
+        )
+    tables = [r.table for r in results if len(r.table)]
+    if not tables:
+        raise ValueError(f"mixture {mixture.name!r}: none of its documents were found in {store.root}")
+    table = pa.concat_tables(tables).sort_by([("domain", "ascending"), ("id", "ascending")])
+    return table, missing, sorted({v for r in results for v in r.model_versions})
+
+
+def _stage_annealing(
+    config: PublishConfig, store: Store, mixture: MixtureInput, staging: str
+) -> tuple[Annealing, list[StagedShard]]:
+    """Materialise and stage the annealing mixture as ``shards/annealing-*.parquet``; its manifest entry."""
+    table, _, _ = _materialise(config, store, mixture)
+    staged = stage_shards(table, staging, config.max_rows_per_shard, prefix=ANNEALING_PREFIX)
+    domains, _, totals = version_stats(table, staged, mixture.summary)
+    recorded = mixture.summary.get("annealing")
+    fraction = config.annealing_fraction
+    if fraction is None and isinstance(recorded, dict):
+        fraction = recorded.get("fraction")
+    if not isinstance(fraction, int | float) or not 0.0 < float(fraction) < 1.0:
+        raise ValueError(
+            f"annealing mixture {mixture.name!r}: give annealing_fraction in (0, 1) (its summary.json records "
+            "no annealing.fraction)"
+        )
+    spec = mixture.summary.get("spec")
+    return (
+        Annealing(
+            fraction=float(fraction),
+            mixture=mixture.name,
+            parameters=dict(spec) if isinstance(spec, dict) else {},
+            totals=totals,
+            domains=domains,
+            shards=[s.entry for s in staged],
+        ),
+        staged,
+    )
 
 
 def _publish_staged(

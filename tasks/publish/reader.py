@@ -194,9 +194,13 @@ class PublishedMixture:
         """Token proportions (repetitions included) per ``"domain"`` or per ``"source"`` (snapshot)."""
         return self.manifest.proportions(by)
 
-    def shards(self, domains: Iterable[str] | None = None) -> list[ShardEntry]:
+    def shards(self, domains: Iterable[str] | None = None, annealing: bool = False) -> list[ShardEntry]:
+        """The main mixture's shards, or with ``annealing=True`` the annealing mixture's (none without one)."""
         wanted = set(domains) if domains is not None else None
-        return [s for s in self.manifest.shards if wanted is None or s.domain in wanted]
+        listed = self.manifest.shards
+        if annealing:
+            listed = self.manifest.annealing.shards if self.manifest.annealing else []
+        return [s for s in listed if wanted is None or s.domain in wanted]
 
     def shard_url(self, shard: ShardEntry) -> str:
         return self.store.url_for(f"{self.prefix}/{shard.path}")
@@ -214,9 +218,12 @@ class PublishedMixture:
         return table
 
     def iter_batches(
-        self, columns: Sequence[str] | None = None, domains: Iterable[str] | None = None
+        self,
+        columns: Sequence[str] | None = None,
+        domains: Iterable[str] | None = None,
+        annealing: bool = False,
     ) -> Iterator[pa.RecordBatch]:
-        for shard in self.shards(domains):
+        for shard in self.shards(domains, annealing):
             yield from self.read_shard(shard, columns).to_batches()
 
     def iter_documents(
@@ -224,11 +231,13 @@ class PublishedMixture:
         columns: Sequence[str] = ("id", "text", "domain", "repetitions"),
         domains: Iterable[str] | None = None,
         expand: bool = False,
+        annealing: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Documents as dicts. ``expand=True`` yields each one ``repetitions`` times (in place; shuffle
-        downstream), otherwise once with its ``repetitions`` field."""
+        downstream), otherwise once with its ``repetitions`` field. ``annealing=True``: the annealing
+        mixture's documents."""
         wanted = list(dict.fromkeys([*columns, *(["repetitions"] if expand else [])]))
-        for batch in self.iter_batches(wanted, domains):
+        for batch in self.iter_batches(wanted, domains, annealing):
             for row in batch.to_pylist():
                 if expand:
                     for _ in range(int(row["repetitions"])):
@@ -241,7 +250,7 @@ class PublishedMixture:
         problems: list[str] = []
         checked = 0
         total = 0
-        for shard in self.manifest.shards:
+        for shard in [*self.manifest.shards, *self.shards(annealing=True)]:
             try:
                 self.read_shard(shard, columns=["id"])
             except (ChecksumMismatch, FileNotFoundError) as exc:

@@ -133,9 +133,9 @@ class StagedShard:
     entry: ShardEntry
 
 
-def stage_shards(table: pa.Table, staging: str, max_rows: int) -> list[StagedShard]:
-    """Write ``table`` (sorted by domain) as ``shards/part-NNNNN.parquet`` files of at most ``max_rows`` rows,
-    one domain per file, with deterministic bytes; return them with their manifest entries."""
+def stage_shards(table: pa.Table, staging: str, max_rows: int, prefix: str = "part") -> list[StagedShard]:
+    """Write ``table`` (sorted by domain) as ``shards/<prefix>-NNNNN.parquet`` files of at most ``max_rows``
+    rows, one domain per file, with deterministic bytes; return them with their manifest entries."""
     os.makedirs(os.path.join(staging, SHARDS_DIR), exist_ok=True)
     staged: list[StagedShard] = []
     domains = table["domain"]
@@ -146,7 +146,7 @@ def stage_shards(table: pa.Table, staging: str, max_rows: int) -> list[StagedSha
     for domain, count in zip(groups["domain"].to_pylist(), groups["count_all"].to_pylist(), strict=True):
         for start in range(0, count, max_rows):
             part = table.slice(offset + start, min(max_rows, count - start))
-            name = f"part-{len(staged):05d}.parquet"
+            name = f"{prefix}-{len(staged):05d}.parquet"
             path = os.path.join(staging, SHARDS_DIR, name)
             pq.write_table(part, path, compression="zstd", write_statistics=True)
             reps = pc.cast(part["repetitions"], pa.int64())
