@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tasks.dedup.partition import LOCAL_BITS, LOCAL_MASK, ROW_BITS, node_bucket
+from tasks.dedup.partition import LOCAL_BITS, LOCAL_MASK, node_bucket, sealed_file
+from tasks.dedup.probe import ReadStats, read_rows
 from tasks.storage import read_parquet, write_parquet_atomic
 from tasks.storage.fs import join, list_files
 
@@ -29,16 +30,7 @@ class Source:
     seq: int
 
 
-def _read_bucket(sources: list[Source], kind: str, bucket: int, columns: list[str]) -> pd.DataFrame:
-    frames: list[pd.DataFrame] = []
-    for source in sources:
-        for path in list_files(join(source.index_dir, kind, f"b{bucket:05d}"), (".parquet",)):
-            frame = read_parquet(path, columns=columns).to_pandas()
-            frame["ord"] = frame["ord"].astype(np.int64) + (np.int64(source.seq) << np.int64(LOCAL_BITS))
-            frames.append(frame)
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns})
-    return pd.concat(frames, ignore_index=True)
+KEY_COLUMNS = {"key": "int64", "ord": "int64"}
 
 
 def _write_by_node(frame: pd.DataFrame, column: str, buckets: int, folder: str, name: str) -> None:
@@ -53,20 +45,43 @@ def _write_by_node(frame: pd.DataFrame, column: str, buckets: int, folder: str, 
 
 @dataclass(frozen=True)
 class GroupTask:
-    sources: list[Source]
+    sources: list[Source]  # earlier snapshots first, the current one last
     kind: str
     bucket: int
     buckets: int
     work_dir: str
     current_seq: int
     exact_roots: bool
+    prune: bool = True
 
 
-def group_bucket(task: GroupTask) -> int:
-    """Star edges of every key shared by several documents in this bucket; returns the edge count.
+def group_bucket(task: GroupTask) -> tuple[int, ReadStats]:
+    """Star edges of every key of the current snapshot shared with another document; returns the edge count
+    and what was read from earlier snapshots. The current bucket is read whole; each earlier snapshot's sealed
+    bucket only in the row groups holding one of the current keys, and of its rows per key only the smallest
+    ordinal (earlier documents sharing a key are already one component of the history: their labels say so).
     For the exact kind also each current document's exact root (smallest ordinal with the same text)."""
-    frame = _read_bucket(task.sources, task.kind, task.bucket, ["key", "ord"])
-    keys = frame["key"].to_numpy().astype(np.uint64)
+    stats = ReadStats()
+    *earlier, current = task.sources
+    own = read_rows(sealed_file(current.index_dir, task.kind, task.bucket), KEY_COLUMNS)
+    own["ord"] = own["ord"] + (np.int64(current.seq) << np.int64(LOCAL_BITS))
+    wanted = np.unique(own["key"].to_numpy(np.int64))
+    frames = []
+    for source in earlier:
+        frame = read_rows(
+            sealed_file(source.index_dir, task.kind, task.bucket),
+            KEY_COLUMNS,
+            "key",
+            wanted,
+            stats,
+            task.prune,
+        )
+        frame["ord"] = frame["ord"] + (np.int64(source.seq) << np.int64(LOCAL_BITS))
+        frames.append(frame)
+    old = pd.concat(frames, ignore_index=True) if frames else own.iloc[:0]
+    old = old.sort_values(["key", "ord"]).drop_duplicates("key")
+    frame = pd.concat([old, own], ignore_index=True)
+    keys = frame["key"].to_numpy(np.int64)
     ords = frame["ord"].to_numpy(np.int64)
     order = np.lexsort((ords, keys))
     keys, ords = keys[order], ords[order]
@@ -79,10 +94,10 @@ def group_bucket(task: GroupTask) -> int:
     name = f"{task.kind}-{task.bucket:05d}"
     _write_by_node(edges, "src", task.buckets, join(task.work_dir, "edges"), name)
     if task.exact_roots:
-        current = (src >> np.int64(LOCAL_BITS)) == task.current_seq
-        roots = pd.DataFrame({"node": src[current], "exact_root": dst[current]})
+        cur = (src >> np.int64(LOCAL_BITS)) == task.current_seq
+        roots = pd.DataFrame({"node": src[cur], "exact_root": dst[cur]})
         _write_by_node(roots, "node", task.buckets, join(task.work_dir, "exact"), name)
-    return len(src)
+    return len(src), stats
 
 
 @dataclass(frozen=True)
@@ -92,13 +107,14 @@ class NodeTask:
     buckets: int
     work_dir: str
     round: int = 0
+    prune: bool = True
 
 
-def _state_path(work_dir: str, round_: int, bucket: int) -> str:
+def state_path(work_dir: str, round_: int, bucket: int) -> str:
     return join(work_dir, "state", f"r{round_:03d}", f"n{bucket:05d}.parquet")
 
 
-def _read_folder(folder: str, columns: dict[str, str]) -> pd.DataFrame:
+def read_folder(folder: str, columns: dict[str, str]) -> pd.DataFrame:
     frames = [read_parquet(p).to_pandas() for p in list_files(folder, (".parquet",))]
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -106,24 +122,59 @@ def _read_folder(folder: str, columns: dict[str, str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def init_nodes(task: NodeTask) -> int:
-    """State of every node with an edge in this bucket: its own label and id, and its exact root."""
-    edges = _read_folder(
-        join(task.work_dir, "edges", f"n{task.bucket:05d}"), {"src": "int64", "dst": "int64"}
+EDGE_FOLDERS = ("edges", "chain")  # key edges, and the history's parent links found by the label lookup
+
+
+def read_edges(work_dir: str, bucket: int) -> pd.DataFrame:
+    return pd.concat(
+        [
+            read_folder(join(work_dir, folder, f"n{bucket:05d}"), {"src": "int64", "dst": "int64"})
+            for folder in EDGE_FOLDERS
+        ],
+        ignore_index=True,
     )
+
+
+def read_ids(
+    sources: list[Source], bucket: int, nodes: np.ndarray, stats: ReadStats, prune: bool
+) -> pd.DataFrame:
+    """(node, id) of ``nodes`` (all in node bucket ``bucket``), each read from its own snapshot's sealed ids
+    file, only in the row groups that hold it. Reads of earlier snapshots are counted in ``stats``."""
+    frames = []
+    seqs = nodes >> np.int64(LOCAL_BITS)
+    for source in sources:
+        mine = np.unique(nodes[seqs == source.seq] & np.int64(LOCAL_MASK))
+        counted = stats if source is not sources[-1] else None
+        frame = read_rows(
+            sealed_file(source.index_dir, "ids", bucket),
+            {"ord": "int64", "id": "object"},
+            "ord",
+            mine,
+            counted,
+            prune,
+        )
+        frame["ord"] = frame["ord"] + (np.int64(source.seq) << np.int64(LOCAL_BITS))
+        frames.append(frame.rename(columns={"ord": "node"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def init_nodes(task: NodeTask) -> ReadStats:
+    """State of every node with an edge in this bucket: its own label and id, and its exact root."""
+    stats = ReadStats()
+    edges = read_edges(task.work_dir, task.bucket)
     nodes = pd.DataFrame({"node": np.unique(edges["src"].to_numpy(np.int64))})
-    ids = _read_bucket(task.sources, "ids", task.bucket, ["ord", "id"]).rename(columns={"ord": "node"})
+    ids = read_ids(task.sources, task.bucket, nodes["node"].to_numpy(np.int64), stats, task.prune)
     state = nodes.merge(ids, on="node", how="left")
     state["label"] = state["node"]
     state["label_id"] = state["id"]
-    roots = _read_folder(
+    roots = read_folder(
         join(task.work_dir, "exact", f"n{task.bucket:05d}"), {"node": "int64", "exact_root": "int64"}
     )
     state = state.merge(roots, on="node", how="left")
     state["exact_root"] = state["exact_root"].fillna(NONE).astype(np.int64)
     state["exact_root_id"] = pd.Series([None] * len(state), dtype=object)
     _write_state(state, task.work_dir, 0, task.bucket)
-    return len(state)
+    return stats
 
 
 def _write_state(state: pd.DataFrame, work_dir: str, round_: int, bucket: int) -> None:
@@ -139,15 +190,13 @@ def _write_state(state: pd.DataFrame, work_dir: str, round_: int, bucket: int) -
             ]
         )
     )
-    write_parquet_atomic(_state_path(work_dir, round_, bucket), table)
+    write_parquet_atomic(state_path(work_dir, round_, bucket), table)
 
 
 def send_labels(task: NodeTask) -> int:
     """Messages (receiver, label, label id, sender, sender id) along this bucket's out-edges."""
-    state = read_parquet(_state_path(task.work_dir, task.round, task.bucket)).to_pandas()
-    edges = _read_folder(
-        join(task.work_dir, "edges", f"n{task.bucket:05d}"), {"src": "int64", "dst": "int64"}
-    )
+    state = read_parquet(state_path(task.work_dir, task.round, task.bucket)).to_pandas()
+    edges = read_edges(task.work_dir, task.bucket)
     msgs = edges.merge(state[["node", "id", "label", "label_id"]], left_on="src", right_on="node")
     msgs = msgs[["dst", "label", "label_id", "src", "id"]]
     folder = join(task.work_dir, "msg", f"r{task.round:03d}")
@@ -157,8 +206,8 @@ def send_labels(task: NodeTask) -> int:
 
 def keep_smallest(task: NodeTask) -> int:
     """Each node keeps the smallest label it received; returns how many labels changed."""
-    state = read_parquet(_state_path(task.work_dir, task.round, task.bucket)).to_pandas()
-    msgs = _read_folder(
+    state = read_parquet(state_path(task.work_dir, task.round, task.bucket)).to_pandas()
+    msgs = read_folder(
         join(task.work_dir, "msg", f"r{task.round:03d}", f"n{task.bucket:05d}"),
         {"dst": "int64", "label": "int64", "label_id": "object", "src": "int64", "id": "object"},
     )
@@ -182,32 +231,3 @@ def keep_smallest(task: NodeTask) -> int:
     state["label"] = state["label"].astype(np.int64)
     _write_state(state, task.work_dir, task.round + 1, task.bucket)
     return changed
-
-
-@dataclass(frozen=True)
-class FinalTask:
-    bucket: int
-    work_dir: str
-    round: int
-    current_seq: int
-
-
-def emit_duplicates(task: FinalTask) -> int:
-    """Duplicates of the current snapshot in this bucket, written per current shard index."""
-    state = read_parquet(_state_path(task.work_dir, task.round, task.bucket)).to_pandas()
-    node = state["node"].to_numpy(np.int64)
-    keep = ((node >> np.int64(LOCAL_BITS)) == task.current_seq) & (state["label"].to_numpy(np.int64) < node)
-    out = state[keep]
-    exact = out["exact_root"].to_numpy(np.int64)
-    frame = pd.DataFrame(
-        {
-            "shard_index": (out["node"].to_numpy(np.int64) & LOCAL_MASK) >> np.int64(ROW_BITS),
-            "row": out["node"].to_numpy(np.int64) & np.int64((1 << ROW_BITS) - 1),
-            "label_id": out["label_id"].to_numpy(object),
-            "exact_root_id": np.where(exact != NONE, out["exact_root_id"].to_numpy(object), None),
-        }
-    )
-    for shard_index, part in frame.groupby("shard_index"):
-        path = join(task.work_dir, "out", f"s{int(shard_index):07d}", f"n{task.bucket:05d}.parquet")
-        write_parquet_atomic(path, pa.Table.from_pandas(part, preserve_index=False))
-    return len(frame)

@@ -3,6 +3,10 @@
 A document's ordinal is ``seq << LOCAL_BITS | shard_index << ROW_BITS | row``: earlier snapshots get lower
 ``seq``, so the smallest ordinal of a component is its earliest document, as in the in-memory dedup. The
 index stores only the local part (``shard_index << ROW_BITS | row``); ``seq`` is added when it is read.
+
+Keys are stored as int64 (the uint64 bits). Each shard first writes ``<kind>/b<bucket>/<shard>.parquet``;
+``seal_bucket`` then merges a bucket's shard files into one file ``<kind>/b<bucket>.parquet`` sorted by key
+(by ordinal for ``ids``) in small row groups, so a later night can probe it (see ``probe``).
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from tasks.dedup.probe import write_sorted
 from tasks.ingest.minhash import band_keys
 from tasks.storage import read_parquet, write_parquet_atomic
-from tasks.storage.fs import join
+from tasks.storage.fs import join, list_files, remove
 
 ROW_BITS = 24
 LOCAL_BITS = 44
@@ -46,6 +51,11 @@ def bucket_file(index_dir: str, kind: str, bucket: int, shard: str) -> str:
     return join(index_dir, kind, f"b{bucket:05d}", f"{shard}.parquet")
 
 
+def sealed_file(index_dir: str, kind: str, bucket: int) -> str:
+    """The one sorted file of a bucket (kinds exact, band, ids, and parent for the labels)."""
+    return join(index_dir, kind, f"b{bucket:05d}.parquet")
+
+
 @dataclass(frozen=True)
 class PartitionTask:
     minhash_path: str
@@ -74,7 +84,7 @@ def partition_shard(task: PartitionTask) -> int:
         )
     ords = (np.int64(task.shard_index) << np.int64(ROW_BITS)) + np.arange(n, dtype=np.int64)
     exact = table.column("exact_hash").to_numpy().astype(np.uint64)
-    _write_buckets(task, "exact", {"key": exact, "ord": ords}, key_bucket(exact, task.buckets))
+    _write_buckets(task, "exact", {"key": exact.view(np.int64), "ord": ords}, key_bucket(exact, task.buckets))
     ids = table.column("id").combine_chunks()
     _write_buckets(task, "ids", {"ord": ords, "id": ids}, node_bucket(ords, task.buckets))
     if task.fuzzy:
@@ -84,13 +94,17 @@ def partition_shard(task: PartitionTask) -> int:
         band_ords = np.repeat(ords, task.bands)
         flat_keys = keys.reshape(-1)
         _write_buckets(
-            task, "band", {"key": flat_keys, "ord": band_ords}, key_bucket(flat_keys, task.buckets)
+            task,
+            "band",
+            {"key": flat_keys.view(np.int64), "ord": band_ords},
+            key_bucket(flat_keys, task.buckets),
         )
     return n
 
 
 def _write_buckets(task: PartitionTask, kind: str, columns: dict[str, object], bucket: np.ndarray) -> None:
-    order = np.argsort(bucket, kind="stable")
+    key = columns.get("key")
+    order = np.lexsort((key, bucket)) if isinstance(key, np.ndarray) else np.argsort(bucket, kind="stable")
     sorted_bucket = bucket[order]
     bounds = np.searchsorted(sorted_bucket, np.arange(task.buckets + 1))
     table = pa.table({name: _array(values) for name, values in columns.items()}).take(pa.array(order))
@@ -104,3 +118,33 @@ def _array(values: object) -> pa.Array:
         return pa.array(values)
     assert isinstance(values, pa.Array)
     return values
+
+
+@dataclass(frozen=True)
+class SealTask:
+    index_dir: str
+    kind: str
+    bucket: int
+    row_group_rows: int
+
+
+def seal_bucket(task: SealTask) -> int:
+    """Merge the bucket's per-shard files into one sorted file with small row groups; returns its rows."""
+    folder = join(task.index_dir, task.kind, f"b{task.bucket:05d}")
+    parts = [read_parquet(p) for p in list_files(folder, (".parquet",))]
+    on = "ord" if task.kind == "ids" else "key"
+    if parts:
+        table = pa.concat_tables(parts)
+    elif task.kind == "ids":
+        table = pa.table({"ord": pa.array([], pa.int64()), "id": pa.array([], pa.string())})
+    else:
+        table = pa.table({"key": pa.array([], pa.int64()), "ord": pa.array([], pa.int64())})
+    if on == "key":
+        order = np.lexsort((table.column("ord").to_numpy(), table.column("key").to_numpy()))
+    else:
+        order = np.argsort(table.column("ord").to_numpy(), kind="stable")
+    write_sorted(
+        sealed_file(task.index_dir, task.kind, task.bucket), table.take(pa.array(order)), task.row_group_rows
+    )
+    remove(folder, recursive=True)
+    return int(table.num_rows)

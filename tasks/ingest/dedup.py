@@ -186,6 +186,7 @@ def _dedup_in_memory(
     is_dup = root < index
     is_fuzzy = is_dup & ~is_exact
     duplicate_of = np.where(is_exact, exact_root, root)
+    cluster_size = np.bincount(root, minlength=n)[root] if n else np.zeros(0, np.int64)
 
     start = n_ref
     for shard, rows in owner:
@@ -198,6 +199,7 @@ def _dedup_in_memory(
                 "exact_duplicate": pa.array(is_exact[sl], type=pa.bool_()),
                 "fuzzy_duplicate": pa.array(is_fuzzy[sl], type=pa.bool_()),
                 "duplicate_of": pa.array(dup_of, type=pa.string()),
+                "cluster_size": pa.array(cluster_size[sl], type=pa.int64()),
             }
         )
         write_parquet_atomic(store.attribute_shard("dedup", snapshot, shard), table)
