@@ -31,6 +31,17 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=0, help="Dask LocalCluster workers (0: in this process)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler")
     p.add_argument(
+        "--annealing",
+        metavar="MIXTURE",
+        help="an annealing mixture (tasks.methods.anneal) to release beside NAME in the same version",
+    )
+    p.add_argument(
+        "--annealing-fraction",
+        type=float,
+        help="share of the training tokens (the last ones) drawn from the annealing mixture "
+        "(default: what its summary records)",
+    )
+    p.add_argument(
         "--no-promote",
         action="store_true",
         help="write the version but leave 'latest' where it is (promote later by publishing again)",
@@ -120,10 +131,16 @@ def _publish_version(args: argparse.Namespace) -> int:
             max_missing_fraction=args.max_missing_fraction,
             sweep_id=args.sweep_id,
             promote=not args.no_promote,
+            annealing=args.annealing,
+            annealing_fraction=args.annealing_fraction,
             cluster=ClusterConfig(address=args.scheduler, n_workers=None if args.scheduler else args.workers),
         )
     )
-    print_summary(f"publish {args.name}", result.summary())
+    summary = result.summary()
+    if result.manifest.annealing is not None:
+        a = result.manifest.annealing
+        summary["annealing"] = f"{a.mixture}: last {a.fraction:g} of tokens, {a.totals.shards} shard(s)"
+    print_summary(f"publish {args.name}", summary)
     print(result.url)
     return 0
 

@@ -10,6 +10,7 @@ import pytest
 from fixtures_s3 import S3Server
 from mixture_helper import build_mixture
 
+from tasks.cli import main
 from tasks.methods.anneal import AnnealSpec, write_annealing_mixture
 from tasks.publish import PublishConfig, open_mixture, publish_mixture
 
@@ -101,3 +102,16 @@ def test_release_with_annealing_mixture_on_s3(
     result = publish_mixture(_config(built.store.root, s3_prefix, annealing="web-en-anneal"))
     assert result.version == 1
     _check_release(s3_prefix)
+
+
+def test_cli_publishes_the_annealing_mixture(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = build_mixture(tmp_path / "store", shared_data)
+    write_annealing_mixture(built.store.root, "web-en", "web-en-anneal", SPEC, seed=3)
+    target = str(tmp_path / "published")
+    argv = ["--store", built.store.root, "publish", "web-en", "--to", target, "--no-report"]
+    assert main([*argv, "--annealing", "web-en-anneal", "--annealing-fraction", "0.05"]) == 0
+    assert "web-en-anneal: last 0.05 of tokens" in capsys.readouterr().out
+    assert main(["consume", f"{target}/web-en", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["annealing"]["fraction"] == 0.05
