@@ -134,10 +134,10 @@ class FileSample(Generic[T]):
         return list(self._kept)
 
 
-def merge_samples(samples: list[FileSample[T]], n: int | None) -> list[T]:
-    """The items that ``n`` (or, without ``n``, every kept file) selects from several samples together, in
-    relative-path order."""
+def merge_samples(samples: list[FileSample[T]], n: int | None) -> list[tuple[str, T]]:
+    """``(relative, item)`` of what ``n`` (or, without ``n``, every kept file) selects from several samples
+    together, in relative-path order."""
     entries = [e for s in samples for e in s.entries()]
     if n is not None:
         entries = heapq.nsmallest(n, entries, key=lambda e: (e[0], e[1]))
-    return [item for _, _, item in sorted(entries, key=lambda e: e[1])]
+    return [(rel, item) for _, rel, item in sorted(entries, key=lambda e: e[1])]

@@ -122,7 +122,7 @@ class _Candidates:
 
     select: InputSelection
     snapshot: str
-    samples: dict[str, FileSample[InputFile]] = field(default_factory=dict)
+    samples: dict[str, FileSample[tuple[str, str]]] = field(default_factory=dict)  # (url, signature)
     ignored: list[str] = field(default_factory=list)
     ignored_count: int = 0
 
@@ -136,7 +136,7 @@ class _Candidates:
         if kind not in self.samples:
             s = self.select
             self.samples[kind] = FileSample(self.snapshot, s.sample_seed, s.sample_files, s.sample_fraction)
-        self.samples[kind].offer(relative, InputFile(url, kind, shard_name(relative), signature))
+        self.samples[kind].offer(relative, (url, signature))  # named as a shard only if it is kept
 
     def chosen_kinds(self) -> list[str]:
         """JSONL always; of WARC and WET only one (``crawl_format``; auto: WARC when there is any)."""
@@ -186,7 +186,12 @@ def discover(input_url: str, snapshot: str | None = None, select: InputSelection
         for file_url, info in iter_files(url, select.list_page_size, stats):
             found.offer(file_url, _relative(file_url, root), _signature(info))
     kinds = found.chosen_kinds()
-    files = merge_samples([found.samples[k] for k in kinds], select.sample_files)
+    files = [
+        InputFile(url, file_kind(url) or "", shard_name(relative), signature)
+        for relative, (url, signature) in merge_samples(
+            [found.samples[k] for k in kinds], select.sample_files
+        )
+    ]
     if not files:
         raise InputError(
             f"no crawl files (*.warc.gz, *.warc, *.wet.gz, *.jsonl.gz, *.json.gz) under {input_url}"
