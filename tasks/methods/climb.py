@@ -110,6 +110,13 @@ def dirichlet_sampler(dims: int, concentration: npt.ArrayLike | None = None) -> 
     return sample
 
 
+def regression_for(per_round: int) -> RegressionConfig:
+    """The sweep's regression settings, scaled down so that one round's evaluations can be fitted (K-fold with
+    ``per_round // 2`` folds, 2 to 5)."""
+    folds = min(5, max(2, per_round // 2))
+    return RegressionConfig(folds=folds, min_runs=max(4, folds, min(10, per_round)))
+
+
 def _fit(
     x: FloatArray, y: FloatArray, regression: RegressionConfig
 ) -> tuple[Callable[[FloatArray], FloatArray] | None, float | None]:
@@ -137,13 +144,13 @@ def climb_search(
 
     ``evaluate`` maps ``(n, dims)`` mixture weights to ``(n,)`` losses (lower is better; a non-finite loss counts
     as a failed evaluation and is left out of the fit). ``regression`` defaults to the sweep's settings with
-    ``min_runs`` lowered to what one round can give."""
+    ``min_runs`` and ``folds`` lowered to what one round can give (:func:`regression_for`)."""
     if dims < 1 or rounds < 1 or per_round < 1 or candidates < per_round:
         raise ValueError("dims, rounds and per_round must be >= 1 and candidates >= per_round")
     if not 0 < top_fraction <= 1:
         raise ValueError("top_fraction must be in (0, 1]")
     sample = sampler or dirichlet_sampler(dims)
-    regression = regression or RegressionConfig(min_runs=max(5, min(10, per_round)))
+    regression = regression or regression_for(per_round)
     rng = np.random.default_rng(seed)
     xs: list[FloatArray] = []
     ys: list[FloatArray] = []
@@ -285,9 +292,7 @@ def climb_regmix(
         candidates=candidates or config.search_size,
         top_fraction=top_fraction,
         sampler=sampler,
-        regression=RegressionConfig(
-            min_runs=max(5, min(10, per_round)), folds=min(5, max(2, per_round // 2))
-        ),
+        regression=regression_for(per_round),
     )
     result.extra["domains"] = domains
     result.extra["best_mixture"] = {d: float(v) for d, v in zip(domains, result.best_weights, strict=True)}
