@@ -11,7 +11,9 @@ Selection (per arm, from its sampling values over the sample pool):
   :mod:`tasks.methods.dsir`), when that module is present: lower = closer to the target sets.
 
 Proxies: per metric (each target set, their mean ``target``, held-out high-quality text ``hq_heldout``,
-held-out web documents ``web_heldout``), the loss of every seed, its mean, spread and 95 % interval.
+held-out web documents ``web_heldout``), the loss of every seed, its mean, spread and 95 % interval; and, since
+every arm trains with the same seeds (common random numbers), the paired difference to ``uniform`` per seed,
+whose interval is the one to read when two arms' own intervals overlap.
 """
 
 from __future__ import annotations
@@ -110,4 +112,16 @@ def loss_stats(losses: Mapping[str, Sequence[float]]) -> dict[str, Any]:
     return {
         m: ArmStats(m, tuple(float(v) for v in vs if math.isfinite(float(v)))).to_json()
         for m, vs in losses.items()
+    }
+
+
+def paired_differences(
+    arm: Mapping[int, Mapping[str, float]], reference: Mapping[int, Mapping[str, float]]
+) -> dict[str, Any]:
+    """Per metric: ``arm − reference`` on each seed both completed, mean and 95 % interval (negative = better)."""
+    common = sorted(set(arm) & set(reference))
+    metrics = sorted({m for s in common for m in arm[s]} & {m for s in common for m in reference[s]})
+    return {
+        m: ArmStats(m, tuple(float(arm[s][m]) - float(reference[s][m]) for s in common)).to_json()
+        for m in metrics
     }

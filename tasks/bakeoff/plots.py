@@ -132,12 +132,21 @@ def _cell(arm: Mapping[str, Any], metric: str) -> str:
     return f"{mean:.4f}{band}"
 
 
+def _paired(arm: Mapping[str, Any], metric: str) -> str:
+    """The arm's per-seed difference to uniform (the same seeds): mean (95 % interval)."""
+    mean, low, high = _stat({"metrics": arm.get("vs_uniform_paired") or {}}, metric)
+    if not math.isfinite(mean):
+        return ""
+    band = f" ({low:+.4f}–{high:+.4f})" if math.isfinite(low) and math.isfinite(high) else ""
+    return f"{mean:+.4f}{band}"
+
+
 def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The bake-off table: one row per arm (unavailable and failed arms with their reason)."""
     targets = [str(t) for t in report.get("targets") or []]
     head = [
         "arm", "status", "selected tokens (× budget)", "unique docs", "repetition", "domain entropy (bits)",
-        "n-gram KL to target", "target mean", *targets, "held-out HQ", "held-out web", "selection CPU s",
+        "n-gram KL to target", "target mean", "target − uniform (paired)", *targets, "held-out HQ", "held-out web", "selection CPU s",
         "proxy s",
     ]  # fmt: skip
     rows = []
@@ -159,6 +168,7 @@ def table_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
                 f"{_num(sel.get('domain_entropy')):.3f}",
                 f"{kl:.4f}" if isinstance(kl, int | float) else "",
                 _cell(a, "target"),
+                _paired(a, "target"),
                 *[_cell(a, t) for t in targets],
                 _cell(a, "hq_heldout"),
                 _cell(a, "web_heldout"),

@@ -29,7 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from tasks.bakeoff.measures import HQ, TARGET, WEB, NgramCloseness, loss_stats, pool_facts, selection_facts
+from tasks.bakeoff.measures import (
+    HQ,
+    TARGET,
+    WEB,
+    NgramCloseness,
+    loss_stats,
+    paired_differences,
+    pool_facts,
+    selection_facts,
+)
 from tasks.bakeoff.methods import MODULES, Context, Unavailable, check_values, registry
 from tasks.bakeoff.settings import BakeoffSettings
 from tasks.illusion.measure import Arm, effect
@@ -218,17 +227,23 @@ def run_bakeoff(
         proxy_cpu = time.process_time() - cpu0
     names = list(target_texts)
     by_name: dict[str, Arm] = {}
+    per_seed: dict[str, dict[int, dict[str, float]]] = {}
     for arm in arms:
         if arm["status"] != "ok" or outcome is None:
             continue
         src = source[arm["method"]]
-        done_proxies = [
-            p
-            for (n, _), p in zip(labels, outcome.proxies, strict=True)
+        completed = {
+            s: p
+            for (n, s), p in zip(labels, outcome.proxies, strict=True)
             if n == src and p.status == "completed"
-        ]
+        }
+        done_proxies = list(completed.values())
         losses: dict[str, list[float]] = {m: [p.losses[m] for p in done_proxies] for m in (*names, HQ, WEB)}
         losses[TARGET] = [float(np.mean([p.losses[t] for t in names])) for p in done_proxies]
+        per_seed[arm["method"]] = {
+            s: {**{m: p.losses[m] for m in (HQ, WEB)}, TARGET: float(np.mean([p.losses[t] for t in names]))}
+            for s, p in completed.items()
+        }
         arm["proxies"] = len(done_proxies)
         arm["seeds"] = [s for (n, s), p in zip(labels, outcome.proxies, strict=True) if n == src]
         arm["shares_proxies_with"] = src if src != arm["method"] else None
@@ -247,6 +262,7 @@ def run_bakeoff(
                 arm["vs_uniform"] = {
                     m: effect(by_name[arm["method"]], base, m).to_json() for m in (TARGET, HQ, WEB)
                 }
+                arm["vs_uniform_paired"] = paired_differences(per_seed[arm["method"]], per_seed["uniform"])
     ranked = sorted(by_name, key=lambda m: by_name[m].stats(TARGET).mean)
     report: dict[str, Any] = {
         "format": FORMAT,
@@ -283,10 +299,15 @@ def _summary(arms: list[dict[str, Any]], ranked: list[str]) -> str:
     if not ranked:
         return "No arm trained: " + ", ".join(off)
     best = next(a for a in arms if a["method"] == ranked[0])
-    vs = (best.get("vs_uniform") or {}).get(TARGET)
+    paired = (best.get("vs_uniform_paired") or {}).get(TARGET) or {}
+    low, high = (paired.get("interval95") or [None, None])[:2]
     against = ""
-    if vs:
-        against = f"; against uniform {vs['delta']:+.4f} ({vs['direction']})"
+    if isinstance(paired.get("mean"), float) and isinstance(low, float) and isinstance(high, float):
+        verdict = "better" if high < 0 else "worse" if low > 0 else "not distinguishable"
+        against = (
+            f"; against uniform on the same seeds {paired['mean']:+.4f} (95 % interval {low:+.4f} to "
+            f"{high:+.4f}: {verdict})"
+        )
     text = f"Lowest mean target loss: {ranked[0]}{against}. Order: {', '.join(ranked)}."
     return text + (f" Not run: {', '.join(off)}." if off else "")
 

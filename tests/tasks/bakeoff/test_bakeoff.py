@@ -98,6 +98,10 @@ def test_arms_at_matched_budget_with_the_same_seeds(sweep: dict[str, Any]) -> No
         assert a["status"] in ("ok", "unavailable"), (a["method"], a.get("reason"))
     assert set(arms["topk"]["vs_uniform"]) == {"target", "hq_heldout", "web_heldout"}
     assert "vs_uniform" not in arms["uniform"]
+    paired = arms["topk"]["vs_uniform_paired"]["target"]  # per seed: the same seeds in both arms
+    assert paired["seeds"] == 3 and paired["mean"] == pytest.approx(
+        arms["topk"]["metrics"]["target"]["mean"] - arms["uniform"]["metrics"]["target"]["mean"]
+    )
     assert report["summary"].startswith("Lowest mean target loss: ")
     for name in FILES:
         assert Path(bakeoff_url(sweep["store"], SWEEP, name)).stat().st_size > 0
