@@ -9,11 +9,17 @@ per million documents and the peak RSS (VmHWM) of every worker process. Run ONE 
 
     .venv/bin/python bench/bench_dedup_scale.py --docs 1000000
     .venv/bin/python bench/bench_dedup_scale.py --docs 4000000
+
+``--second-docs N`` adds an incremental second night: a snapshot of N documents whose first shard copies the
+first snapshot's last shard at the same rates, deduplicated against the first snapshot's index and stored
+labels. Reported for it: wall time, and the bytes / row groups it read of the first snapshot's index beside
+that index's size on disk (what reading it whole, as nights did before probing, would cost).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -45,13 +51,16 @@ def make_shards(
     noise: float,
     seed: int,
     dt_dir: Path | None = None,
+    base: tuple[np.ndarray, np.ndarray] | None = None,
+    last: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[list[str], int, int]:
-    """Write the shards; returns (shard names, planted exact copies, planted near copies)."""
+    """Write the shards; returns (shard names, planted exact copies, planted near copies). ``base``: the
+    (signatures, hashes) the first shard copies from; the last shard's are appended to ``last``."""
     rng = np.random.default_rng(seed)
     shards: list[str] = []
     planted_exact = planted_near = 0
-    base_sigs: np.ndarray | None = None
-    base_hash: np.ndarray | None = None
+    base_sigs: np.ndarray | None = base[0] if base else None
+    base_hash: np.ndarray | None = base[1] if base else None
     for index, start in enumerate(range(0, docs, shard_rows)):
         n = min(shard_rows, docs - start)
         sig = rng.integers(0, 2**32, size=(n, WIDTH), dtype=np.uint32)
@@ -72,7 +81,7 @@ def make_shards(
             planted_near += int(nr.sum())
         base_sigs, base_hash = sig, ehash
         name = f"s{index:05d}"
-        ids = pa.array([f"doc-{start + i}" for i in range(n)], type=pa.string())
+        ids = pa.array([f"{snapshot}-{start + i}" for i in range(n)], type=pa.string())
         table = pa.table(
             {
                 "id": ids,
@@ -84,6 +93,8 @@ def make_shards(
         if dt_dir is not None:
             write_datatrove_sigs(dt_dir, index, sig)
         shards.append(name)
+    if last is not None and base_sigs is not None and base_hash is not None:
+        last.append((base_sigs, base_hash))
     return shards, planted_exact, planted_near
 
 
@@ -137,11 +148,13 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.10)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--datatrove", action="store_true", help="also run datatrove's buckets + cluster steps")
+    ap.add_argument("--second-docs", type=int, default=0, help="documents of an incremental second night")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-scale-"))
     store = Store(str(root))
     try:
         t0 = time.perf_counter()
+        last: list[tuple[np.ndarray, np.ndarray]] = []
         shards, planted_exact, planted_near = make_shards(
             store,
             "synth",
@@ -152,7 +165,21 @@ def main() -> None:
             args.noise,
             seed=7,
             dt_dir=root / "datatrove" if args.datatrove else None,
+            last=last,
         )
+        second: list[str] = []
+        if args.second_docs:
+            second, _, _ = make_shards(
+                store,
+                "synth2",
+                args.second_docs,
+                args.shard_rows,
+                args.exact,
+                args.near,
+                args.noise,
+                seed=8,
+                base=last[0],
+            )
         gen_s = time.perf_counter() - t0
         buckets = max(4, -(-args.docs * 14 // args.rows_per_bucket))
         peaks: dict[str, float] = {}
@@ -178,6 +205,27 @@ def main() -> None:
             counts = dedup_snapshot(str(root), "synth", shards, [], DedupConfig(), options)
             wall = time.perf_counter() - t1
             peaks = client.run(_worker_peak_mib)
+            night2: dict[str, object] = {}
+            if second:
+                t2 = time.perf_counter()
+                refs = [("synth", shards, [""] * len(shards))]
+                counts2 = dedup_snapshot(str(root), "synth2", second, refs, DedupConfig(), options)
+                index_bytes = sum(
+                    f.stat().st_size for f in (root / "dedup-index" / "synth").rglob("*.parquet")
+                )
+                night2 = {
+                    "night2_docs": args.second_docs,
+                    "night2_wall_s": round(time.perf_counter() - t2, 1),
+                    "night2_phase_s": counts2.seconds,
+                    "night2_exact_found": counts2.exact_duplicates,
+                    "night2_fuzzy_found": counts2.fuzzy_duplicates,
+                    "night2_relabelled": counts2.relabelled,
+                    "night2_history_read": dataclasses.asdict(counts2.history),
+                    "night1_index_bytes_on_disk": index_bytes,
+                    "night2_worker_peak_rss_mib": sorted(
+                        round(v, 1) for v in client.run(_worker_peak_mib).values()
+                    ),
+                }
         result = {
             "docs": args.docs,
             "workers": args.workers,
@@ -193,6 +241,7 @@ def main() -> None:
             "rounds": counts.rounds,
             "phase_s": counts.seconds,
             "edges": counts.edges,
+            **night2,
         }
         if args.datatrove:
             result.update(run_datatrove(root / "datatrove"))

@@ -34,9 +34,10 @@ KEY_COLUMNS = {"key": "int64", "ord": "int64"}
 
 
 def _write_by_node(frame: pd.DataFrame, column: str, buckets: int, folder: str, name: str) -> None:
-    """Write ``frame`` split by the node bucket of ``column`` into ``folder/n<bucket>/<name>.parquet``."""
+    """Write ``frame`` split by the node bucket of ``column`` into ``folder/n<bucket>/<name>.parquet``; an
+    empty part is not written (readers list the folder: no file reads as no rows)."""
     bucket = node_bucket(frame[column].to_numpy(np.int64), buckets)
-    for b in range(buckets):
+    for b in np.unique(bucket).tolist():
         part = frame[bucket == b]
         write_parquet_atomic(
             join(folder, f"n{b:05d}", f"{name}.parquet"), pa.Table.from_pandas(part, preserve_index=False)

@@ -185,9 +185,7 @@ def _build_index(
     rows = sum(run(partition_shard, tasks))
     kinds = [k for k in KINDS if k != "band" or config.fuzzy]
     seals = [
-        SealTask(index_dir(store, snapshot), kind, b, options.row_group_rows)
-        for kind in kinds
-        for b in range(buckets)
+        SealTask(index_dir(store, snapshot), tuple(kinds), b, options.row_group_rows) for b in range(buckets)
     ]
     run(seal_bucket, seals)
     markers.mark_done(COMPLETE, {**want, "rows": rows})
@@ -301,7 +299,7 @@ def _night(
         counts.history.add(stats)
     lap("edges")
     round_ = 0
-    while True:
+    while len(sources) > 1:  # the first snapshot has no stored labels to look up
         found = run(
             lookup_parents, [LookupTask(sources, b, buckets, work, round_, prune) for b in range(buckets)]
         )

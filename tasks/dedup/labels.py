@@ -26,11 +26,25 @@ from tasks.dedup.graph import NONE, Source, _write_by_node, read_folder, state_p
 from tasks.dedup.partition import LOCAL_BITS, LOCAL_MASK, ROW_BITS, sealed_file
 from tasks.dedup.probe import ReadStats, read_rows, write_sorted
 from tasks.storage import read_parquet, write_parquet_atomic
-from tasks.storage.fs import join
+from tasks.storage.fs import join, list_files
 
 PARENT = "parent"
 PARENT_COLUMNS = {"node": "int64", "parent": "int64", "size": "int64"}
 LOOKUP_COLUMNS = {"node": "int64", "parent": "int64", "size": "int64"}
+
+
+def _looked_up(work_dir: str, here: str, before: int | None = None) -> pd.DataFrame:
+    """The lookup rows of this bucket from rounds before ``before`` (all rounds when None): a retried task
+    never counts its own round's earlier attempt as seen."""
+    frames = [
+        read_parquet(path).to_pandas()
+        for path in list_files(join(work_dir, "lookup", here), (".parquet",))
+        if before is None or int(path.rsplit("/r", 1)[1].split(".")[0]) < before
+    ]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in LOOKUP_COLUMNS.items()})
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass(frozen=True)
@@ -56,8 +70,9 @@ def lookup_parents(task: LookupTask) -> tuple[int, ReadStats]:
     else:
         folder = join(task.work_dir, "frontier", f"r{task.round:03d}", here)
         nodes = read_folder(folder, {"node": "int64"})["node"].to_numpy(np.int64)
-    seen = read_folder(join(task.work_dir, "lookup", here), LOOKUP_COLUMNS)["node"].to_numpy(np.int64)
-    nodes = np.setdiff1d(np.unique(nodes), seen)
+    nodes = np.setdiff1d(
+        np.unique(nodes), _looked_up(task.work_dir, here, task.round)["node"].to_numpy(np.int64)
+    )
     frames = []
     for source in earlier:
         found = read_rows(
@@ -103,7 +118,7 @@ def size_parts(task: SizeTask) -> int:
     document, the stored size per earlier root (earlier non-roots are counted in their root's size)."""
     here = f"n{task.bucket:05d}"
     state = read_parquet(state_path(task.work_dir, task.round, task.bucket), ["node", "label"]).to_pandas()
-    lookup = read_folder(join(task.work_dir, "lookup", here), LOOKUP_COLUMNS)
+    lookup = _looked_up(task.work_dir, here)
     node = state["node"].to_numpy(np.int64)
     current = (node >> np.int64(LOCAL_BITS)) == task.current_seq
     roots = lookup[lookup["parent"] == NONE][["node", "size"]]
@@ -183,9 +198,8 @@ def emit_labels(task: EmitTask) -> int:
         path = join(task.work_dir, "out", f"s{int(shard_index):07d}", f"{here}.parquet")
         write_parquet_atomic(path, pa.Table.from_pandas(part, preserve_index=False))
     # parent rows: current non-roots, earlier roots merged into a smaller root, and every root's new size
-    lookup = read_folder(join(task.work_dir, "lookup", here), LOOKUP_COLUMNS)
-    earlier_roots = set(lookup.loc[lookup["parent"] == NONE, "node"].to_numpy(np.int64).tolist())
-    was_root = np.fromiter((n in earlier_roots for n in node.tolist()), dtype=bool, count=len(node))
+    lookup = _looked_up(task.work_dir, here)
+    was_root = np.isin(node, lookup.loc[lookup["parent"] == NONE, "node"].to_numpy(np.int64))
     moved = (label < node) & (current | was_root)
     links = pd.DataFrame(
         {"node": node[moved], "parent": label[moved], "size": np.zeros(int(moved.sum()), np.int64)}

@@ -103,8 +103,9 @@ def partition_shard(task: PartitionTask) -> int:
 
 
 def _write_buckets(task: PartitionTask, kind: str, columns: dict[str, object], bucket: np.ndarray) -> None:
-    key = columns.get("key")
-    order = np.lexsort((key, bucket)) if isinstance(key, np.ndarray) else np.argsort(bucket, kind="stable")
+    # by bucket, then by key (sealing merges sorted runs); ids stay in ordinal order
+    by_key = "key" in columns
+    order = np.lexsort((np.asarray(columns["key"]), bucket)) if by_key else np.argsort(bucket, kind="stable")
     sorted_bucket = bucket[order]
     bounds = np.searchsorted(sorted_bucket, np.arange(task.buckets + 1))
     table = pa.table({name: _array(values) for name, values in columns.items()}).take(pa.array(order))
@@ -123,28 +124,31 @@ def _array(values: object) -> pa.Array:
 @dataclass(frozen=True)
 class SealTask:
     index_dir: str
-    kind: str
+    kinds: tuple[str, ...]
     bucket: int
     row_group_rows: int
 
 
 def seal_bucket(task: SealTask) -> int:
-    """Merge the bucket's per-shard files into one sorted file with small row groups; returns its rows."""
-    folder = join(task.index_dir, task.kind, f"b{task.bucket:05d}")
-    parts = [read_parquet(p) for p in list_files(folder, (".parquet",))]
-    on = "ord" if task.kind == "ids" else "key"
-    if parts:
-        table = pa.concat_tables(parts)
-    elif task.kind == "ids":
-        table = pa.table({"ord": pa.array([], pa.int64()), "id": pa.array([], pa.string())})
-    else:
-        table = pa.table({"key": pa.array([], pa.int64()), "ord": pa.array([], pa.int64())})
-    if on == "key":
-        order = np.lexsort((table.column("ord").to_numpy(), table.column("key").to_numpy()))
-    else:
-        order = np.argsort(table.column("ord").to_numpy(), kind="stable")
-    write_sorted(
-        sealed_file(task.index_dir, task.kind, task.bucket), table.take(pa.array(order)), task.row_group_rows
-    )
-    remove(folder, recursive=True)
-    return int(table.num_rows)
+    """Merge the bucket's per-shard files of each kind into one sorted file with small row groups; returns
+    the rows of the last kind."""
+    rows = 0
+    for kind in task.kinds:
+        folder = join(task.index_dir, kind, f"b{task.bucket:05d}")
+        parts = [read_parquet(p) for p in list_files(folder, (".parquet",))]
+        if parts:
+            table = pa.concat_tables(parts)
+        elif kind == "ids":
+            table = pa.table({"ord": pa.array([], pa.int64()), "id": pa.array([], pa.string())})
+        else:
+            table = pa.table({"key": pa.array([], pa.int64()), "ord": pa.array([], pa.int64())})
+        if kind == "ids":
+            order = np.argsort(table.column("ord").to_numpy(), kind="stable")
+        else:
+            order = np.lexsort((table.column("ord").to_numpy(), table.column("key").to_numpy()))
+        write_sorted(
+            sealed_file(task.index_dir, kind, task.bucket), table.take(pa.array(order)), task.row_group_rows
+        )
+        remove(folder, recursive=True)
+        rows = int(table.num_rows)
+    return rows
