@@ -51,6 +51,9 @@ class InputUnreadable(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[InputUnreadable], tuple[str, str, str]]:  # crosses processes intact
+        return (InputUnreadable, (self.url, self.reason, self.detail))
+
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
