@@ -7,7 +7,7 @@ Each measurement runs in its own child process; its peak RSS (VmHWM) and its RSS
 reported, so "growth" is what the pass itself added. With ``--old-mix REV`` the mix stage of git revision REV is
 measured too (the driver that merged every shard's sketches in one call).
 
-    .venv/bin/python bench/bench_stage_memory.py --docs 250000,1000000 [--old-mix 46eb10c~2]
+    .venv/bin/python bench/bench_stage_memory.py --docs 250000,1000000 [--old-mix 356c035~1]
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def main() -> None:
         "--old-mix", default=None, help="git revision whose tasks/mix/stage.py to measure too"
     )
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--passes", default="sample,mix,mix-old", help="which of sample, mix, mix-old to run")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "STORE", "OLD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -144,7 +145,7 @@ def main() -> None:
                 text=True,
             ).stdout
         )
-    kinds = ["sample", "mix"] + (["mix-old"] if args.old_mix else [])
+    kinds = [k for k in args.passes.split(",") if k != "mix-old" or args.old_mix]
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | load average {os.getloadavg()[0]:.2f} | "
         f"shards of {args.shard_docs:,} documents, 15 domains, 5 criteria, in-process (no Dask workers)\n"
