@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 
@@ -43,3 +44,38 @@ def test_sample_is_balanced_reproducible_and_skips_duplicates(tmp_path: Path, sh
     assert not dup_ids & set(sample.column("id").to_pylist())
     assert len(sample) == len(docs) - len(dup_ids)
     assert {s.split("|")[1] for s in sample.column("stratum").to_pylist()} == {"Education", "Other"}
+
+
+def _synthetic_shards(root: Path, shards: int, per_shard: int) -> Store:
+    store = Store(str(root))
+    for s in range(shards):
+        ids = [f"{s:04d}-{i:06d}" for i in range(per_shard)]
+        table = pa.table(
+            {
+                "id": ids,
+                "url": [f"https://syn.test/{i}" for i in ids],
+                "text": [f"document {i} " + "word " * 40 for i in ids],
+                "language": ["en" if i % 4 else "de" for i in range(per_shard)],
+            }
+        )
+        write_parquet_atomic(store.document_shard(SNAP, f"shard-{s:04d}"), table)
+    return store
+
+
+def _peak(store: Store) -> tuple[int, int]:
+    tracemalloc.start()
+    try:
+        rows = stratified_sample(store, 50, seed=0).num_rows
+        return rows, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_sampling_memory_does_not_grow_with_the_corpus(tmp_path: Path) -> None:
+    """One pass over every shard, but only a shard's columns and ``size`` candidates per stratum are held: the
+    peak for 24 shards stays that of 3 shards (a sampler that collected every id first would hold 8x as many)."""
+    _peak(_synthetic_shards(tmp_path / "warm", 1, 100))  # imports and caches out of the measurement
+    rows_small, small = _peak(_synthetic_shards(tmp_path / "small", 3, 2_000))
+    rows_large, large = _peak(_synthetic_shards(tmp_path / "large", 24, 2_000))
+    assert rows_small == rows_large == 50
+    assert large < 1.5 * small, f"peak {large:,} bytes for 24 shards vs {small:,} for 3"
