@@ -39,6 +39,16 @@ from quarry_common.gate import gate_params
         ),
         "dry_run": Param(False, type="boolean", description="build and describe the version, write nothing"),
         "report": Param(True, type="boolean", description="render report.html into the version"),
+        "annealing": Param(
+            "",
+            type="string",
+            description="an annealing mixture (tasks.methods.anneal) to release beside it; empty: none",
+        ),
+        "annealing_fraction": Param(
+            None,
+            type=["null", "number"],
+            description="share of the last training tokens drawn from it; empty: what its summary records",
+        ),
         **gate_params(),
     },
     doc_md=__doc__,

@@ -40,6 +40,10 @@ def resolve_config(
         report=bool(params.get("report", True)),
         promote=gate.promote,
         validation=gate.to_json(),
+        annealing=str(params.get("annealing") or "") or None,
+        annealing_fraction=None
+        if params.get("annealing_fraction") in (None, "")
+        else float(params["annealing_fraction"]),
     )
 
 
@@ -59,4 +63,5 @@ def publish_from_params(
         "content_digest": result.manifest.content_digest,
         "documents": result.manifest.totals.documents,
         "tokens": result.manifest.totals.tokens,
+        "annealing": result.manifest.annealing.mixture if result.manifest.annealing else None,
     }

@@ -115,3 +115,19 @@ def test_cli_publishes_the_annealing_mixture(
     assert "web-en-anneal: last 0.05 of tokens" in capsys.readouterr().out
     assert main(["consume", f"{target}/web-en", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["annealing"]["fraction"] == 0.05
+
+
+def test_dag_params_carry_the_annealing_mixture(tmp_path: Path, shared_data: Path) -> None:
+    from tasks.publish.airflow_glue import resolve_config
+
+    built = build_mixture(tmp_path / "store", shared_data)
+    base = {
+        "mixture": "web-en",
+        "store": built.store.root,
+        "target": str(tmp_path / "p"),
+        "force_latest": True,
+    }
+    config = resolve_config({**base, "annealing": "web-en-anneal", "annealing_fraction": 0.2}, [], "unused")
+    assert (config.annealing, config.annealing_fraction) == ("web-en-anneal", 0.2)
+    config = resolve_config({**base, "annealing": "", "annealing_fraction": None}, [], "unused")
+    assert (config.annealing, config.annealing_fraction) == (None, None)
