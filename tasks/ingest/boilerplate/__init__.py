@@ -45,7 +45,7 @@ from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_r
 
 # Bump on any change to the rules, patterns or site pass: every ingested shard's version includes it, so shards
 # extracted by older rules are redone (tasks/ingest/shard.py: shard_version).
-RULES_VERSION = "2026-11-29.2"
+RULES_VERSION = "2026-11-29.3"
 
 __all__ = [
     "CHROME",

@@ -16,6 +16,7 @@ from tasks.ingest.boilerplate import (
     chrome_selector,
     clean_blocks,
     drop_reasons,
+    mark_chrome_elements,
     parse_blocks,
     render,
 )
@@ -190,3 +191,18 @@ def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) 
     assert quarry.must_recall >= 0.935
     assert quarry.must_not_clean >= 0.88
     assert plain.must_not_clean < 0.76 and plain.pass_share < 0.45
+
+
+def test_chrome_hints_skip_short_elements_and_keep_wrappers() -> None:
+    """A short caption is skipped even where it is a large share of a tiny page; an element past
+    ``_ALWAYS_SKIP_CHARS`` that holds most of the page's text is a wrapper and stays."""
+    caption = "Photo of the harbour at dawn, taken from the old lighthouse on the northern pier."
+    article = "The harbour reopened on Monday after three weeks of repairs to the northern pier. " * 4
+    tiny = f'<html><body><p class="image-caption">{caption}</p><p>Short body text here.</p></body></html>'
+    tree = HTMLTree.parse(tiny)
+    assert mark_chrome_elements(tree, tiny, 0.3) == 1
+    assert caption not in extract_plain_text(tree, skip_elements=["[data-quarry-chrome]"])
+    wrapped = f'<html><body><div class="post-with-related"><p>{article}</p></div><p>Footer.</p></body></html>'
+    tree = HTMLTree.parse(wrapped)
+    assert mark_chrome_elements(tree, wrapped, 0.3) == 0
+    assert "harbour reopened" in extract_plain_text(tree, skip_elements=["[data-quarry-chrome]"])
