@@ -197,6 +197,11 @@ def test_cli_takes_a_snapshot_a_sample_and_a_format(shared_data: Path, tmp_path:
     assert quarry([*args, "--format", "wet", "--sample-files", "1"]) == 0
     shards = list((store / "documents" / SNAP).glob("*.parquet"))
     assert len(shards) == 1 and shards[0].name.endswith(".wet.parquet")
+    bigger = InputSelection(crawl_format="wet", sample_files=2)  # holds the first sample: that shard is kept
+    more = run_ingest(
+        IngestConfig(input=str(root), snapshot=SNAP, store=str(store), select=bigger, workers=0), dedup=False
+    )
+    assert more.shards == 2 and more.shards_skipped == 1
     assert quarry([*args, "--snapshot", "CC-MAIN-1999-01"]) == 2  # an unknown snapshot: a one-line error
 
 
