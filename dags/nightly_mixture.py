@@ -27,6 +27,7 @@ PIPELINE_PARAMS = (
     "store", "shared_data", "inputs", "workers", "scheduler", "rater_url", "rate_sample_size", "rate_max_doc_tokens", "model_version",
     "sweep_id", "n_proxies", "proxy_token_budget", "search_size", "proxy_model", "mixture", "publish_to",
     "bootstrap", "dry_run", "domains", "clusters", "min_spearman", "force_latest", "illusion_seeds",
+    "bakeoff_methods",
 )  # fmt: skip
 
 
@@ -36,8 +37,9 @@ def _config() -> Any:
 
     params = get_current_context()["params"]
     given = {k: params[k] for k in PIPELINE_PARAMS if k in params and params[k] not in ("", None, [])}
-    if "inputs" in given:
-        given["inputs"] = tuple(given["inputs"])
+    for listed in ("inputs", "bakeoff_methods"):
+        if listed in given:
+            given[listed] = tuple(given[listed])
     from quarry_common.config import default_shared_data, default_store
 
     given.setdefault("store", default_store())
@@ -94,6 +96,19 @@ def _config() -> Any:
         "clusters": Param(8, type="integer", minimum=2, description="k of the embedding clusters"),
         "bootstrap": Param(True, type="boolean", description="build missing rater models / sweep"),
         "dry_run": Param(False, type="boolean", description="plan the publication, write nothing"),
+        "illusion_seeds": Param(
+            0,
+            type="integer",
+            minimum=0,
+            description="data-quality-illusion experiment: proxies per arm; 0: off",
+        ),
+        "bakeoff_methods": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="selection-method bake-off on the sweep in use (tasks.bakeoff: uniform, topk, chosen, "
+            "dsir, qurating, dclm, rebalance, preselect, climb); empty: not run",
+        ),
         **gate_params(),
     },
     doc_md=__doc__,
