@@ -3,6 +3,7 @@
 local store (./quarry-data) and a Dask LocalCluster, then say what was published and whether it is trusted.
 
     .venv/bin/python infra/main_job.py [--store DIR] [--shared-data DIR] [--port 8000] [--mixture nightly]
+                                          [--bakeoff uniform,topk,chosen,dsir,qurating,dclm,rebalance]
 
 Services: the vLLM-on-CPU rater server is started here (unless $QUARRY_RATER_URL names one) on --port, or on a
 free port when that one is taken, and stopped at the end — also on failure, Ctrl-C or SIGTERM. The release is
@@ -139,6 +140,12 @@ def _report(store: str, mixture: str, started: float, state: str) -> dict[str, A
             )
         print(f"verdict      {str(validation.get('verdict')).upper()}: {validation.get('reason')}")
         summary["verdict"] = validation.get("verdict")
+    bakeoff = Path(store) / "sweeps" / str(validation.get("sweep_id")) / "bakeoff.json"
+    if bakeoff.exists():
+        result = json.loads(bakeoff.read_text())
+        print(f"bake-off     {result.get('summary')}")
+        print(f"             table: {bakeoff.with_suffix('.md')}")
+        summary["bakeoff"] = result.get("summary")
     return summary
 
 
@@ -157,6 +164,11 @@ def main() -> int:
     parser.add_argument("--shared-data", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("QUARRY_VLLM_PORT", "8000")))
     parser.add_argument("--mixture", default="nightly")
+    parser.add_argument(
+        "--bakeoff",
+        default="uniform,topk,chosen,dsir,qurating,dclm,rebalance",
+        help="selection methods compared side by side on the sweep (tasks.bakeoff); empty: none",
+    )
     args = parser.parse_args()
 
     shared = Path(args.shared_data).resolve()
@@ -195,7 +207,13 @@ def main() -> int:
             "running the nightly_mixture DAG (ingest, rate, distil, score, cluster, sweep, mix, publish) ..."
         )
         run = nightly_mixture.nightly_mixture_dag.test(
-            run_conf={"store": store, "shared_data": str(shared), "rater_url": url, "mixture": args.mixture}
+            run_conf={
+                "store": store,
+                "shared_data": str(shared),
+                "rater_url": url,
+                "mixture": args.mixture,
+                "bakeoff_methods": list(args.bakeoff.split(",")) if args.bakeoff else [],
+            }
         )
     except KeyboardInterrupt:
         print("\ninterrupted: stopping what the main job started", file=sys.stderr)
