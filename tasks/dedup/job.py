@@ -193,7 +193,9 @@ def _build_index(
 
 
 def index_fingerprint(store: Store, snapshot: str) -> str:
-    info = index_markers(store, snapshot).info(COMPLETE)
+    """What the snapshot's index was built from (its completion marker without the time it was written: a
+    rebuild of the same shards after a crash is the same index)."""
+    info = {k: v for k, v in index_markers(store, snapshot).info(COMPLETE).items() if k != "finished_at"}
     return hashlib.sha256(json.dumps([snapshot, info], sort_keys=True).encode()).hexdigest()
 
 
