@@ -36,6 +36,8 @@ from types import MappingProxyType
 import numpy as np
 import numpy.typing as npt
 
+from tasks.methods.budget import gumbel_topk
+
 FloatArray = npt.NDArray[np.float64]
 
 REHYDRATION_BUCKETS: Mapping[int, int] = MappingProxyType({1: 1, 2: 2, 3: 3, 5: 5, 100: 8, 1000: 1})
@@ -82,8 +84,11 @@ def rebalance_select(
     seed: int,
     buckets: Mapping[int, int] = REHYDRATION_BUCKETS,
 ) -> FloatArray:
-    """Whole numbers of copies: the rehydration weights scaled to ``budget_tokens`` (expected tokens = the
-    budget), each fractional part drawn once with ``numpy.random.default_rng(seed)``."""
+    """Whole numbers of copies: the rehydration weights scaled to ``budget_tokens``. Each document keeps the
+    whole part of its scaled weight; the tokens left to the budget are filled by one more copy of documents
+    drawn without replacement with probability proportional to their fractional parts (Gumbel top-k,
+    :func:`tasks.methods.budget.gumbel_topk`), so the selection spends the budget (overshooting by less than
+    one document) instead of meeting it only in expectation, which on a small pool misses by a wide margin."""
     weights = rehydration_weights(cluster_size, buckets)
     tokens = np.asarray(n_tokens, dtype=np.float64)
     if tokens.shape != weights.shape or not np.isfinite(tokens).all() or np.any(tokens < 0):
@@ -95,7 +100,10 @@ def rebalance_select(
     if full <= 0:
         return np.zeros(len(weights))
     expected = weights * (budget / full)
-    whole = np.floor(expected)
-    extra = np.random.default_rng(seed).random(len(expected)) < (expected - whole)
+    whole = np.floor(expected + 1e-12)
+    fraction = np.clip(expected - whole, 0.0, 1.0)
+    left = budget - float(np.sum(whole * tokens))
+    with np.errstate(divide="ignore"):
+        extra = gumbel_topk(np.log(fraction), tokens, max(left, 0.0), seed) if left > 0 else 0.0
     out: FloatArray = whole + extra
     return out

@@ -60,3 +60,15 @@ def test_bad_input_is_a_clear_error() -> None:
         rehydration_weights([1, 2], buckets={2: 2})
     with pytest.raises(ValueError, match="n_tokens"):
         rebalance_select([1, 2], [10], 5, seed=0)
+
+
+def test_every_draw_spends_the_budget_on_a_small_pool() -> None:
+    """Not only in expectation: each seed's selection spends the budget to within one document (a draw of the
+    fractional parts alone missed a bake-off's budget by 14 % on a 349-document sample)."""
+    rng = np.random.default_rng(3)
+    sizes = rng.choice([1, 1, 1, 2, 3, 7, 150], size=60)
+    tokens = rng.integers(50, 3000, size=60).astype(np.float64)
+    budget = 0.4 * rehydrated_tokens(sizes, tokens)
+    for seed in range(20):
+        spent = budget_of(rebalance_select(sizes, tokens, budget, seed=seed), tokens)
+        assert budget <= spent < budget + tokens.max()
