@@ -74,6 +74,19 @@ class SourceShardResult:
 
 def load_mixture(store: Store, name: str) -> MixtureInput:
     """Read a complete mixture's rows and summary; raise a clear error when it is missing or malformed."""
+    summary, files = mixture_files(store, name)
+    rows = pa.concat_tables([read_mixture_rows(url) for url in files], promote_options="default")
+    positive = pc.greater(rows["repetitions"], 0)
+    zero = len(rows) - int(pc.sum(positive).as_py() or 0)
+    rows = rows.filter(positive)
+    if len(rows) == 0:
+        raise ValueError(f"mixture {name!r} selects no document (every row has repetitions == 0)")
+    return MixtureInput(name=name, rows=rows, summary=summary, files=files, zero_repetition_rows=zero)
+
+
+def mixture_files(store: Store, name: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A complete mixture's summary and its row files (one per source shard), without reading any row; raise a
+    clear error when it is missing or malformed."""
     root = store.mixtures(validate_name(name, "mixture name"))
     summary_url = f"{root}/{SUMMARY}"
     if not exists(summary_url):
@@ -92,22 +105,18 @@ def load_mixture(store: Store, name: str) -> MixtureInput:
     )
     if not files:
         raise FileNotFoundError(f"mixture {name!r} has no rows under {rows_root}/<snapshot>/<shard>.parquet")
-    tables = []
-    for url in files:
-        table = read_parquet(url)
-        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-        if missing:
-            raise ValueError(f"{url}: mixture rows lack column(s) {missing} (need {list(REQUIRED_COLUMNS)})")
-        columns = [*REQUIRED_COLUMNS, *(["domain"] if "domain" in table.column_names else [])]
-        table = table.select(columns)
-        tables.append(_normalise(table, url))
-    rows = pa.concat_tables(tables, promote_options="default")
-    positive = pc.greater(rows["repetitions"], 0)
-    zero = len(rows) - int(pc.sum(positive).as_py() or 0)
-    rows = rows.filter(positive)
-    if len(rows) == 0:
-        raise ValueError(f"mixture {name!r} selects no document (every row has repetitions == 0)")
-    return MixtureInput(name=name, rows=rows, summary=summary, files=files, zero_repetition_rows=zero)
+    return summary, files
+
+
+def read_mixture_rows(url: str) -> pa.Table:
+    """One mixture row file, checked and normalised: id, snapshot, shard, repetitions (int64, zeros kept)
+    [, domain]."""
+    table = read_parquet(url)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{url}: mixture rows lack column(s) {missing} (need {list(REQUIRED_COLUMNS)})")
+    columns = [*REQUIRED_COLUMNS, *(["domain"] if "domain" in table.column_names else [])]
+    return _normalise(table.select(columns), url)
 
 
 def _normalise(table: pa.Table, url: str) -> pa.Table:

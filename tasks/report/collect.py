@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.publish.manifest import Manifest
-from tasks.publish.mixture import MixtureInput, load_mixture
+from tasks.publish.mixture import mixture_files, read_mixture_rows
 from tasks.report.inputs import ReportInputs, ScoreDistribution, SweepFit
+from tasks.report.samples import BottomK, WeightSums
 from tasks.storage import Store, exists, list_files, read_json, read_parquet
 
 log = logging.getLogger(__name__)
@@ -40,11 +42,15 @@ def collect_inputs(
     manifest: Manifest | None = None,
     sweep_id: str | None = None,
     max_pool_rows: int = 200_000,
+    sample_seed: int = 0,
 ) -> ReportInputs:
-    mixture = load_mixture(store, name)
-    summary = mixture.summary
+    """The report's inputs. Memory is bounded whatever the corpus size: the shards are read one at a time, the
+    score distributions come from seeded bottom-k samples of at most ``max_pool_rows`` documents each (the
+    pre-mixing pool and the mixture's documents), and the domain shares are exact sums per domain."""
+    summary, files = mixture_files(store, name)
     notes: list[str] = []
-    pool, mixed = _scored_tables(store, mixture, max_pool_rows, notes)
+    scan = _scan(store, name, files, max_pool_rows, sample_seed, notes)
+    pool, mixed = scan.pool, scan.mixed
 
     domains_after: dict[str, float] | None = None
     domains_before: dict[str, float] | None = None
@@ -59,11 +65,10 @@ def collect_inputs(
         domains_after = _proportions_from_summary(summary_domains, "proportion")
     if domains_before is None and summary_domains:
         domains_before = _proportions_from_summary(summary_domains, "corpus_proportion")
-    if domains_before is None and pool is not None and "domain" in pool.column_names:
-        domains_before = _token_shares(pool["domain"], pool["n_tokens"])
-    if domains_after is None and mixed is not None and "domain" in mixed.column_names:
-        weights = pc.multiply(mixed["n_tokens"], mixed["repetitions"])
-        domains_after = _token_shares(mixed["domain"], weights)
+    if domains_before is None and pool is not None:
+        domains_before = scan.pool_tokens.shares()
+    if domains_after is None and mixed is not None:
+        domains_after = scan.mixed_tokens.shares()
 
     scores: list[ScoreDistribution] = []
     if pool is not None and mixed is not None:
@@ -89,8 +94,7 @@ def collect_inputs(
             k: v for k, v in manifest.lineage.model_dump(mode="json").items() if v not in (None, [], {})
         }
     else:
-        reps = pc.cast(mixture.rows["repetitions"], pa.int64())
-        totals = {"unique_documents": len(mixture.rows), "documents": int(pc.sum(reps).as_py() or 0)}
+        totals = {"unique_documents": scan.unique_documents, "documents": scan.documents}
         lineage = {
             k: summary[k]
             for k in ("snapshots", "spec", "seed", "sweep_id", "format_version")
@@ -99,6 +103,10 @@ def collect_inputs(
     flags = _injection_flags(store, manifest.lineage.fasttext_model_versions if manifest else [])
     if flags:
         lineage = {**lineage, "ratings flagged as prompt injection (not distilled)": flags}
+    # the scores' model versions over every scored shard (not only the sampled rows), as a one-column table
+    versions = (
+        pa.table({"model_version": pa.array(scan.model_versions, pa.string())}) if pool is not None else None
+    )
     validation = manifest.validation if manifest is not None else None
     if validation is None and sweep_id:  # not gated when published (or unpublished): what the gate says now
         from tasks.sweep.gate import DEFAULT_MIN_SPEARMAN, gate_sweep
@@ -127,62 +135,108 @@ def collect_inputs(
         notes=tuple(notes),
         validation=validation,
         sampling=sampling,
-        rater_signal=_rater_signal(store, manifest, pool),
-        human_labels=_human_labels(store, manifest, pool),
+        rater_signal=_rater_signal(store, manifest, versions),
+        human_labels=_human_labels(store, manifest, versions),
     )
 
 
-def _scored_tables(
-    store: Store, mixture: MixtureInput, max_pool_rows: int, notes: list[str]
-) -> tuple[pa.Table | None, pa.Table | None]:
-    """(pool, mixed): scored, non-duplicate documents of the mixture's snapshots (capped), and the mixture's
-    own documents with their scores and repetitions."""
-    rows = mixture.rows
-    snapshots = sorted({str(s) for s in pc.unique(rows["snapshot"]).to_pylist()})
-    used = {
-        (str(s), str(h)) for s, h in zip(rows["snapshot"].to_pylist(), rows["shard"].to_pylist(), strict=True)
-    }
-    pool_parts: list[pa.Table] = []
-    mixed_parts: list[pa.Table] = []
-    pool_rows = 0
-    capped = False
-    for snapshot in snapshots:
+@dataclass
+class _Scan:
+    """What one pass over the mixture's snapshots leaves: bounded samples and exact small aggregates."""
+
+    pool: pa.Table | None  # scored non-duplicate documents (a sample of at most max_pool_rows)
+    mixed: pa.Table | None  # the mixture's documents with scores and repetitions (a sample, likewise)
+    pool_tokens: WeightSums  # n_tokens per domain over every scored non-duplicate document
+    mixed_tokens: WeightSums  # n_tokens x repetitions per domain over every mixture document found
+    model_versions: list[str]  # the scores' model_version values, over every scored shard
+    unique_documents: int  # mixture rows with repetitions > 0
+    documents: int  # their repetitions summed
+
+
+def _scan(
+    store: Store, name: str, files: tuple[str, ...], max_rows: int, seed: int, notes: list[str]
+) -> _Scan:
+    """Stream the mixture's row files, then every documents shard of its snapshots, one at a time."""
+    by_shard: dict[tuple[str, str], list[str]] = {}  # (snapshot, shard) -> the row files naming it
+    unique_documents = documents = 0
+    for url in files:
+        rows = read_mixture_rows(url)
+        rows = rows.filter(pc.greater(rows["repetitions"], 0))
+        unique_documents += len(rows)
+        documents += int(pc.sum(rows["repetitions"]).as_py() or 0)
+        keys = rows.select(["snapshot", "shard"]).group_by(["snapshot", "shard"]).aggregate([])
+        for snapshot, shard in zip(keys["snapshot"].to_pylist(), keys["shard"].to_pylist(), strict=True):
+            by_shard.setdefault((str(snapshot), str(shard)), []).append(url)
+    if unique_documents == 0:
+        raise ValueError(f"mixture {name!r} selects no document (every row has repetitions == 0)")
+
+    pool, mixed = BottomK(max_rows, seed), BottomK(max_rows, seed)
+    pool_tokens, mixed_tokens = WeightSums(), WeightSums()
+    versions: set[str] = set()
+    pool_has_domain = (
+        False  # as a concatenated table would have a domain column (nulls where a shard lacks it)
+    )
+    for snapshot in sorted({s for s, _ in by_shard}):
         shards = [
             u.rsplit("/", 1)[-1][: -len(".parquet")]
             for u in list_files(store.documents(snapshot), (".parquet",))
         ]
         for shard in shards:
-            in_mixture = (snapshot, shard) in used
-            if not in_mixture and pool_rows >= max_pool_rows:
-                capped = True
-                continue
             scored = _scored_shard(store, snapshot, shard)
             if scored is None:
                 continue
-            if pool_rows < max_pool_rows:
-                pool_parts.append(scored)
-                pool_rows += len(scored)
-            else:
-                capped = True
-            if in_mixture:
-                part = rows.filter(
-                    pc.and_(pc.equal(rows["snapshot"], snapshot), pc.equal(rows["shard"], shard))
-                )
-                positions = pc.index_in(part["id"], value_set=scored["id"])
-                found = pc.is_valid(positions)
-                picked = scored.take(positions.filter(found))
-                mixed_parts.append(
-                    picked.append_column(
-                        "repetitions", pc.cast(part.filter(found)["repetitions"], pa.int64())
-                    )
-                )
-    if capped:
-        notes.append(f"The pre-mixing distributions use the first {pool_rows:,} scored documents.")
-    if not pool_parts:
-        return None, None
-    pool = pa.concat_tables(pool_parts, promote_options="default")
-    mixed = pa.concat_tables(mixed_parts, promote_options="default") if mixed_parts else None
-    return pool, mixed
+            pool.add(scored)
+            has_domain = "domain" in scored.column_names
+            pool_has_domain |= has_domain
+            pool_tokens.add(scored["domain"] if has_domain else _nulls(scored), scored["n_tokens"])
+            if "model_version" in scored.column_names:
+                versions |= {str(v) for v in pc.unique(scored["model_version"]).to_pylist() if v}
+            if (snapshot, shard) not in by_shard:
+                continue
+            part = _mixture_rows_of(by_shard[(snapshot, shard)], snapshot, shard)
+            positions = pc.index_in(part["id"], value_set=scored["id"])
+            found = pc.is_valid(positions)
+            picked = scored.take(positions.filter(found)).append_column(
+                "repetitions", pc.cast(part.filter(found)["repetitions"], pa.int64())
+            )
+            mixed.add(picked)
+            mixed_tokens.add(
+                picked["domain"] if has_domain else _nulls(picked),
+                pc.multiply(picked["n_tokens"], picked["repetitions"]),
+            )
+    for label, sample in (("pre-mixing", pool), ("mixture", mixed)):
+        if sample.sampled:
+            notes.append(
+                f"The {label} score distributions use a seeded random sample of {max_rows:,} of "
+                f"{sample.seen:,} scored documents (the smallest hashes of their ids)."
+            )
+    pool_table = pool.table()
+    return _Scan(
+        pool=pool_table,
+        mixed=mixed.table() if pool_table is not None else None,
+        pool_tokens=pool_tokens if pool_has_domain else WeightSums(),
+        mixed_tokens=mixed_tokens if pool_has_domain else WeightSums(),
+        model_versions=sorted(versions),
+        unique_documents=unique_documents,
+        documents=documents,
+    )
+
+
+def _nulls(table: pa.Table) -> pa.Array:
+    return pa.nulls(len(table), pa.string())
+
+
+def _mixture_rows_of(urls: list[str], snapshot: str, shard: str) -> pa.Table:
+    """The mixture's rows (repetitions > 0) drawn from one source shard, in file then row order."""
+    parts = []
+    for url in urls:
+        rows = read_mixture_rows(url)
+        keep = pc.and_(
+            pc.and_(pc.equal(rows["snapshot"], snapshot), pc.equal(rows["shard"], shard)),
+            pc.greater(rows["repetitions"], 0),
+        )
+        parts.append(rows.filter(keep))
+    return pa.concat_tables(parts, promote_options="default")
 
 
 def _scored_shard(store: Store, snapshot: str, shard: str) -> pa.Table | None:
@@ -202,20 +256,6 @@ def _scored_shard(store: Store, snapshot: str, shard: str) -> pa.Table | None:
         if len(dedup) == len(table):
             table = table.filter(pc.invert(pc.fill_null(dedup["is_duplicate"], False)))
     return table
-
-
-def _token_shares(keys: Any, weights: Any) -> dict[str, float]:
-    frame = pa.table(
-        {"k": pc.fill_null(pc.cast(keys, pa.string()), "unknown"), "w": pc.cast(weights, pa.float64())}
-    )
-    grouped = frame.group_by(["k"]).aggregate([("w", "sum")])
-    total = float(pc.sum(grouped["w_sum"]).as_py() or 0.0)
-    if total <= 0:
-        return {}
-    return {
-        str(k): float(w) / total
-        for k, w in sorted(zip(grouped["k"].to_pylist(), grouped["w_sum"].to_pylist(), strict=True))
-    }
 
 
 def _proportions_from_summary(domains: Mapping[str, Any], key: str) -> dict[str, float] | None:
