@@ -9,7 +9,8 @@ the same proxies for each, the same seeds in every arm.
 3. Every usable arm: ``seeds`` proxies (the sweep's model and optimiser, the same seeds in every arm: common
    random numbers), all in one :func:`tasks.sweep.trainer.train_proxies` batch, each trained for the same
    ``token_budget`` tokens. Arms that select exactly the same values share their proxies.
-4. Measured (:mod:`tasks.bakeoff.measures`): each target set's loss and their mean, held-out high-quality
+4. Measured (:mod:`tasks.bakeoff.measures`): each target set's loss and their mean (on target text beyond what
+   the methods that read targets and the sweep's fit saw: :func:`split_targets`), held-out high-quality
    reference text (the reference set's held-out part, :mod:`tasks.illusion.reference`), held-out web documents
    (the sweep's held-out sample), diversity and cost; each arm against ``uniform`` beyond the seed spread.
 
@@ -99,6 +100,30 @@ class Prepared:
     reference: ReferenceSet
     eval_dir: str
     web_heldout: list[str]
+    eval_targets: dict[str, str]  # target name → the text its loss is measured on (no method saw it)
+    target_split: dict[str, dict[str, Any]]
+
+
+def split_targets(
+    specs: tuple[TargetSpec, ...],
+) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, Any]]]:
+    """Per target set: the text methods may fit on, and the text losses are measured on, disjoint. Methods fit on
+    what the sweep saw (its first ``max_bytes``, from which the chosen mixture was fitted too); losses are measured
+    on the next ``max_bytes``, which neither saw. A target without enough text beyond is cut in halves, and the
+    record says that its measured half was seen by the sweep."""
+    fit: dict[str, str] = {}
+    held: dict[str, str] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for t in specs:
+        longer = load_target_text(replace(t, max_bytes=2 * t.max_bytes))
+        seen, unseen = longer[: t.max_bytes], longer[t.max_bytes :]
+        beyond = len(unseen) >= max(1000, t.max_bytes // 10)
+        if not beyond:
+            cut = len(seen) // 2
+            seen, unseen = seen[:cut], seen[cut:]
+        fit[t.name], held[t.name] = seen, unseen
+        info[t.name] = {"fit_chars": len(seen), "eval_chars": len(unseen), "eval_unseen_by_sweep": beyond}
+    return fit, held, info
 
 
 def prepare(store: str, sweep_id: str, settings: BakeoffSettings, device: str | None = None) -> Prepared:
@@ -116,7 +141,7 @@ def prepare(store: str, sweep_id: str, settings: BakeoffSettings, device: str | 
     if not len(pool) or not web_heldout:
         raise ValueError(f"sweep {sweep_id!r}: the corpus sample needs training and held-out documents")
     specs = _targets(settings, config)
-    target_texts = {t.name: load_target_text(t) for t in specs}
+    target_texts, eval_texts, split = split_targets(specs)
     eval_dir = _eval_dir(settings, config)
     ref = load_reference(
         default_sources(eval_dir, settings.reference_chars),
@@ -139,7 +164,7 @@ def prepare(store: str, sweep_id: str, settings: BakeoffSettings, device: str | 
         device=device or config.device,
         proxy_budget=settings.token_budget or config.token_budget,
     )
-    return Prepared(ctx, ref, eval_dir, web_heldout)
+    return Prepared(ctx, ref, eval_dir, web_heldout, eval_texts, split)
 
 
 def run_bakeoff(
@@ -163,7 +188,7 @@ def run_bakeoff(
         ctx.proxy_budget,
         ctx.device,
     )
-    target_texts, encoded = ctx.target_texts, ctx.encoded_targets
+    target_texts = prep.eval_targets  # measured on text no method (nor the sweep's fit) saw
     seeds = [settings.seed * 7919 + 211 + j for j in range(settings.seeds)]
     closeness = NgramCloseness(list(target_texts.values()), ctx.pool_texts, settings.dsir_buckets)
     methods = registry()
@@ -197,7 +222,7 @@ def run_bakeoff(
         }
         arms.append(arm)
 
-    eval_targets = dict(encoded)
+    eval_targets = {name: encode(text) for name, text in target_texts.items()}
     eval_targets[HQ] = encode_documents(ref.parts["heldout"])[0]
     eval_targets[WEB] = encode_documents(web_heldout)[0]
     streams, labels, source = [], [], {}
@@ -270,6 +295,7 @@ def run_bakeoff(
         "sweep_id": sweep_id,
         "settings": settings.to_json(),
         "targets": names,
+        "target_split": prep.target_split,
         "pool": pool_facts(corpus),
         "budget_tokens": budget,
         "budget_unit": "n_tokens (the sample's platform tokens)",

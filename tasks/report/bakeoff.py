@@ -54,7 +54,9 @@ def bakeoff_panel(report: Mapping[str, Any] | None) -> str:
         f"<table><tr>{''.join(f'<th>{escape(h)}</th>' for h in head)}</tr>{cells}</table>"
         '<p class="muted">Losses: mean over seeds (95 % interval), nats per byte. Domain entropy, unique '
         "documents and repetition are of one draw of the selection; n-gram KL is KL(target ‖ selection) over "
-        "DSIR's hashed n-grams.</p>"
+        "DSIR's hashed n-grams. Target losses are measured on target text beyond what the methods that read "
+        "the targets (DSIR, PreSelect, CLIMB) and the sweep's fit (chosen) saw; "
+        f"{_unseen(report)}.</p>"
     )
     climb = next((a for a in ok if a.get("method") == "climb"), None)
     gains = ((climb or {}).get("facts") or {}).get("gains_per_round")
@@ -65,3 +67,13 @@ def bakeoff_panel(report: Mapping[str, Any] | None) -> str:
             + "</p>"
         )
     return f'<div data-panel="bakeoff">{"".join(parts)}</div>'
+
+
+def _unseen(report: Mapping[str, Any]) -> str:
+    split = report.get("target_split") or {}
+    seen = sorted(name for name, v in split.items() if not (v or {}).get("eval_unseen_by_sweep"))
+    if not split:
+        return "this bake-off predates the split: its target losses are on fitted text"
+    if seen:
+        return f"{', '.join(seen)}: too short, cut in halves (the measured half was seen by the sweep)"
+    return "every target set had unseen text"

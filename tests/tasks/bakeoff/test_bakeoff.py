@@ -18,7 +18,7 @@ from quarry_scored_corpus import build_scored_corpus
 
 from tasks.bakeoff import BakeoffSettings, run_bakeoff, settings_from_params
 from tasks.bakeoff.methods import Unavailable, chosen, fill_to_budget, scale_to_budget
-from tasks.bakeoff.runner import FILES, bakeoff_url, prepare
+from tasks.bakeoff.runner import FILES, bakeoff_url, prepare, split_targets
 from tasks.cli import main
 from tasks.report import ReportInputs, render_html
 from tasks.report.bakeoff import bakeoff_panel
@@ -170,3 +170,18 @@ def test_settings() -> None:
         BakeoffSettings(methods=("uniform", "magic"))
     with pytest.raises(ValueError, match="budget_fraction"):
         BakeoffSettings(budget_fraction=1.5)
+
+
+def test_methods_fit_on_target_text_that_losses_are_not_measured_on(shared_data: Path) -> None:
+    """DSIR, PreSelect and CLIMB read the target sets; measuring their losses on the same text would reward
+    fitting the evaluation. The measured text lies beyond what methods and the sweep's fit saw."""
+    specs = tuple(dataclasses.replace(t, max_bytes=5000) for t in default_targets(str(shared_data / "eval")))
+    fit, held, info = split_targets(specs)
+    for t in specs:
+        assert 0 < len(fit[t.name]) <= t.max_bytes and len(held[t.name]) > 1000
+        assert info[t.name]["eval_unseen_by_sweep"]
+        assert fit[t.name][-200:] not in held[t.name]  # disjoint parts, not one text twice
+    short = dataclasses.replace(specs[0], max_bytes=10_000_000)  # nothing beyond: halves, and said so
+    fit, held, info = split_targets((short,))
+    assert not info[short.name]["eval_unseen_by_sweep"]
+    assert abs(len(fit[short.name]) - len(held[short.name])) <= 1
