@@ -25,6 +25,7 @@ STAGE_CLI_MODULES: tuple[str, ...] = (
     "tasks.sweep.cli",
     "tasks.bakeoff.cli",
     "tasks.mix.cli",
+    "tasks.methods.cli",
     "tasks.pipeline_cli",
 )
 

@@ -22,6 +22,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--temperature", type=float, default=2.0, help="gumbel: τ of QuRating's sampling p ∝ exp(score / τ)"
     )
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="gumbel: z-normalise the criterion before exp(s / τ) (default: on, off for dsir, whose log "
+        "importance weights with τ = 1 are DSIR's resampling)",
+    )
     p.add_argument("--snapshot", action="append", default=[], help="snapshot(s) (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--domain-column", choices=["domain", "cluster"], default="domain")
@@ -49,6 +56,7 @@ def _mix(args: argparse.Namespace) -> int:
             "criterion": args.criterion,
             "keep_fraction": args.keep,
             "temperature": args.temperature,
+            "normalize": (args.criterion != "dsir") if args.normalize is None else args.normalize,
         }
     cluster = (
         ClusterConfig(address=args.scheduler, n_workers=args.workers)
@@ -67,6 +75,7 @@ def _mix(args: argparse.Namespace) -> int:
             cluster=cluster,
         )
     )
+    card = _record_selection_card(args.store, result.root, spec)
     rows: dict[str, Any] = {
         "mixture": result.name,
         "output": result.root,
@@ -78,5 +87,23 @@ def _mix(args: argparse.Namespace) -> int:
     skipped = result.summary["corpus"]["shards_skipped"]
     if skipped:
         rows["shards skipped"] = json.dumps(skipped)
+    if card:
+        rows["selection scores"] = card
     print_summary(f"mix {result.name}", rows)
     return 0
+
+
+def _record_selection_card(store: str, root: str, spec: dict[str, Any] | None) -> str:
+    """A mixture sampled by a selection score (``dsir``/``dclm``, from ``quarry selection-scores``) gets a copy
+    of that method's card (its version, targets, bucket count) as ``selection_<method>.json``; returns its url."""
+    from tasks.methods.corpus_scores import METHODS, selection_card
+    from tasks.storage import Store, exists, join, write_json_atomic
+
+    criterion = (spec or {}).get("criterion")
+    if criterion not in METHODS:
+        return ""
+    card = selection_card(Store(store), criterion)
+    url = join(root, f"selection_{criterion}.json")
+    if card is not None and not exists(url):
+        write_json_atomic(url, card)
+    return url if card is not None else ""

@@ -1,5 +1,6 @@
 """Read a scored corpus shard by shard: ``documents/`` joined with ``attributes/scores``, ``attributes/dedup``
-and (optionally) ``attributes/clusters``, as laid out in ``docs/CONTRACT.md``.
+and (optionally) ``attributes/clusters``, as laid out in ``docs/CONTRACT.md``. A criterion that is not a column
+of ``scores`` is read from ``attributes/selection`` (DSIR / DCLM scores, :mod:`tasks.methods.corpus_scores`).
 
 Attribute shards are meant to hold the same rows in the same order as their documents shard; when they do not
 (a re-scored shard written in another order), rows are joined by ``id``. Documents without a score row, with a
@@ -22,6 +23,7 @@ from tasks.storage import Store, exists, list_files, read_parquet
 
 DomainColumn = Literal["domain", "cluster"]
 UNKNOWN_DOMAIN = "unknown"
+SELECTION_SET = "selection"  # tasks/methods/corpus_scores.py: dsir, dclm columns
 
 
 @dataclass(frozen=True, order=True)
@@ -127,17 +129,31 @@ def load_shard(
     keep = np.ones(n, dtype=bool)
 
     scores_tbl = read_parquet(scores_url)
-    missing_cols = [c for c in criteria if c not in scores_tbl.column_names]
-    if missing_cols:
-        raise ShardSkipped(f"scores attributes lack columns {missing_cols}")
+    from_selection = [c for c in criteria if c not in scores_tbl.column_names]
+    selection_tbl: pa.Table | None = None
+    if from_selection:
+        selection_url = store.attribute_shard(SELECTION_SET, ref.snapshot, ref.shard)
+        if exists(selection_url):
+            selection_tbl = read_parquet(selection_url)
+        missing_cols = [
+            c for c in from_selection if selection_tbl is None or c not in selection_tbl.column_names
+        ]
+        if missing_cols:
+            raise ShardSkipped(f"scores and selection attributes lack columns {missing_cols}")
     scores_tbl, found = _align(ids, scores_tbl, "scores", dropped)
     keep &= found
+    if selection_tbl is not None:
+        selection_tbl, found_s = _align(
+            ids, selection_tbl.select(["id", *from_selection]), SELECTION_SET, dropped
+        )
+        keep &= found_s
+    columns = {
+        c: (selection_tbl if selection_tbl is not None and c in from_selection else scores_tbl).column(c)
+        for c in criteria
+    }
     scores = (
         np.column_stack(
-            [
-                np.asarray(scores_tbl.column(c).cast(pa.float64()).fill_null(np.nan), dtype=np.float64)
-                for c in criteria
-            ]
+            [np.asarray(columns[c].cast(pa.float64()).fill_null(np.nan), dtype=np.float64) for c in criteria]
         )
         if criteria
         else np.zeros((n, 0))

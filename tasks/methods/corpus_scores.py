@@ -1,0 +1,372 @@
+"""Selection scores of the whole corpus, shard by shard: DSIR's log importance weight and the DCLM classifier's
+P(hq) of every document, written as the attribute set ``attributes/selection/<snapshot>/<shard>.parquet``
+(columns ``id`` and ``dsir`` and/or ``dclm``) so that the mix stage can sample by them
+(``quarry mix --baseline gumbel --criterion dsir --temperature 1`` is DSIR's importance resampling,
+``quarry mix --baseline topk --criterion dclm --keep 0.1`` DCLM's keep ratio).
+
+No step holds more than one shard's documents (docs/SCALE.md):
+
+* DSIR (:mod:`tasks.methods.dsir`): the target bag-of-n-grams model is fitted on the target texts; the raw model
+  is the sum of per-shard hashed n-gram count vectors (``buckets`` floats per shard, saved with a marker, so a
+  rerun reads them back), and a second pass per shard writes ``log w = counts · (log γ_target − log γ_raw)``.
+  The result equals :func:`tasks.methods.dsir.dsir_log_weights` over the whole corpus at once.
+* DCLM (:mod:`tasks.methods.dclm`): a fastText classifier of the high-quality reference
+  (:func:`tasks.illusion.reference.default_sources`, the ``classifier`` part) against a bounded, seeded sample of
+  the corpus (bottom-``sample_size`` of a hash of ``(seed, id)``, chosen from the ids alone) is trained once and
+  saved; a pass per shard writes P(hq). Deliberate difference from the bake-off's cross-fitting: the corpus is
+  far larger than the sample, so a single classifier scores every document; the sample's own documents (the
+  negatives it was trained on) are scored by it too (their score is biased low; they are ``sample_size`` of
+  the corpus's documents).
+
+Each method has per-shard completion markers (``_markers/selection-<method>/<snapshot>``) recording the version
+of what was computed and the documents shard's version; a rerun skips finished shards, a killed run resumes,
+and a change (new shards, other targets, other settings) redoes what it touches. Writing one method's column
+keeps the other method's column of the same file. A card per method (``models/selection/<method>.json``)
+records the settings, the targets and the bucket count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.methods.dsir import DEFAULT_BUCKETS, REFERENCE_EPS, bucket_totals, hashed_ngram_counts
+from tasks.storage import (
+    CompletionMarkers,
+    Store,
+    exists,
+    join,
+    list_files,
+    read_bytes,
+    read_json,
+    read_parquet,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+from tasks.sweep.targets import TargetSpec, load_target_text
+
+Method = Literal["dsir", "dclm"]
+METHODS: tuple[Method, ...] = ("dsir", "dclm")
+ATTRIBUTE_SET = "selection"
+DEFAULT_SAMPLE = 4000
+
+
+@dataclass(frozen=True)
+class SelectionScoresConfig:
+    store: str
+    method: Method
+    snapshots: tuple[str, ...] = ()
+    targets: tuple[TargetSpec, ...] = ()  # dsir
+    eval_dir: str = ""  # dclm: the high-quality reference's directory (../shared/data/eval)
+    buckets: int = DEFAULT_BUCKETS
+    seed: int = 0
+    sample_size: int = DEFAULT_SAMPLE  # dclm: corpus documents the classifier is trained against
+    reference_chars: int = 600_000  # dclm: characters read from each reference source
+    epoch: int = 20
+    dim: int = 32
+    force: bool = False
+
+
+@dataclass
+class SelectionScoresResult:
+    method: Method
+    version: str
+    shards_written: list[str] = field(default_factory=list)
+    shards_skipped: list[str] = field(default_factory=list)
+    documents: int = 0
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, order=True)
+class _Shard:
+    snapshot: str
+    shard: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.snapshot}/{self.shard}"
+
+
+def _shards(store: Store, snapshots: Sequence[str]) -> list[_Shard]:
+    out = []
+    for snap in snapshots or store.snapshots():
+        for url in list_files(store.documents(snap), (".parquet",), recursive=False):
+            name = url.rsplit("/", 1)[-1][: -len(".parquet")]
+            if not name.startswith("."):
+                out.append(_Shard(snap, name))
+    return sorted(out)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _save_npy(url: str, arr: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    write_bytes_atomic(url, buf.getvalue())
+
+
+def _load_npy(url: str) -> np.ndarray:
+    return np.asarray(np.load(io.BytesIO(read_bytes(url))))
+
+
+def write_selection_column(store: Store, ref: _Shard, ids: pa.Array, column: str, values: np.ndarray) -> None:
+    """Write ``column`` of the shard's selection attributes, keeping the file's other columns (joined by id;
+    a document without a row there gets null)."""
+    url = store.attribute_shard(ATTRIBUTE_SET, ref.snapshot, ref.shard)
+    cols: dict[str, pa.Array] = {"id": ids}
+    if exists(url):
+        old = read_parquet(url)
+        others = [c for c in old.column_names if c not in ("id", column)]
+        if others:
+            old_ids = old.column("id").combine_chunks()
+            if len(old_ids) == len(ids) and old_ids.equals(ids):
+                cols.update({c: old.column(c).combine_chunks() for c in others})
+            else:
+                idx = pc.index_in(ids, value_set=old_ids)
+                cols.update({c: old.column(c).combine_chunks().take(idx) for c in others})
+    cols[column] = pa.array(values, pa.float64())
+    ordered = (
+        ["id"] + [m for m in METHODS if m in cols] + sorted(c for c in cols if c not in ("id", *METHODS))
+    )
+    write_parquet_atomic(url, pa.table({c: cols[c] for c in ordered}))
+
+
+def _read_texts(store: Store, ref: _Shard) -> tuple[pa.Array, list[str]]:
+    t = read_parquet(store.document_shard(ref.snapshot, ref.shard), columns=["id", "text"])
+    return t.column("id").combine_chunks(), [s or "" for s in t.column("text").to_pylist()]
+
+
+def _score_pass(
+    config: SelectionScoresConfig,
+    store: Store,
+    shards: list[_Shard],
+    version: str,
+    score: Any,
+    result: SelectionScoresResult,
+) -> None:
+    """Per shard: skip when its marker has this version and documents version, else score and write."""
+    for ref in shards:
+        markers = CompletionMarkers(store.markers(f"selection-{config.method}", ref.snapshot))
+        docs_version = store.documents_version(ref.snapshot, ref.shard)
+        if (
+            not config.force
+            and markers.is_done(ref.shard)
+            and markers.info(ref.shard).get("version") == version
+            and markers.info(ref.shard).get("documents_version", "") == docs_version
+            and exists(store.attribute_shard(ATTRIBUTE_SET, ref.snapshot, ref.shard))
+        ):
+            result.shards_skipped.append(ref.key)
+            continue
+        start = time.perf_counter()
+        ids, texts = _read_texts(store, ref)
+        values = np.asarray(score(texts), dtype=np.float64)
+        write_selection_column(store, ref, ids, config.method, values)
+        markers.mark_done(
+            ref.shard,
+            {
+                "version": version,
+                "documents_version": docs_version,
+                "documents": len(texts),
+                "seconds": time.perf_counter() - start,
+            },
+        )
+        result.shards_written.append(ref.key)
+        result.documents += len(texts)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# DSIR
+# ------------------------------------------------------------------------------------------------------------
+def shard_raw_counts(config: SelectionScoresConfig, store: Store, ref: _Shard) -> np.ndarray:
+    """The shard's pooled hashed n-gram counts (``buckets`` floats), computed once per documents version."""
+    markers = CompletionMarkers(store.markers(f"selection-dsir-raw-b{config.buckets}", ref.snapshot))
+    url = store.path("models", "selection", f"dsir-raw-b{config.buckets}", ref.snapshot, f"{ref.shard}.npy")
+    docs_version = store.documents_version(ref.snapshot, ref.shard)
+    if (
+        markers.is_done(ref.shard)
+        and markers.info(ref.shard).get("documents_version", "") == docs_version
+        and exists(url)
+    ):
+        return _load_npy(url)
+    _, texts = _read_texts(store, ref)
+    totals = bucket_totals(hashed_ngram_counts(texts, config.buckets))
+    _save_npy(url, totals)
+    markers.mark_done(ref.shard, {"documents_version": docs_version, "documents": len(texts)})
+    return totals
+
+
+def raw_model(config: SelectionScoresConfig, store: Store, shards: list[_Shard]) -> np.ndarray:
+    """``log(γ_raw + eps)`` of the corpus: the per-shard count vectors summed (bounded: one vector at a time)."""
+    total = np.zeros(config.buckets, dtype=np.float64)
+    for ref in shards:
+        total += shard_raw_counts(config, store, ref)
+    if total.sum() <= 0:
+        raise ValueError("the corpus has no n-grams")
+    out: np.ndarray = np.log(total / total.sum() + REFERENCE_EPS)
+    return out
+
+
+def target_model(targets: Sequence[TargetSpec], buckets: int) -> np.ndarray:
+    """``log(γ_target + eps)`` over the target texts (pooled: every target's text counts by its n-grams)."""
+    totals = np.zeros(buckets, dtype=np.float64)
+    for spec in targets:
+        totals += bucket_totals(hashed_ngram_counts([load_target_text(spec)], buckets))
+    if totals.sum() <= 0:
+        raise ValueError("the target texts have no n-grams")
+    out: np.ndarray = np.log(totals / totals.sum() + REFERENCE_EPS)
+    return out
+
+
+def _run_dsir(config: SelectionScoresConfig, store: Store, shards: list[_Shard]) -> SelectionScoresResult:
+    if not config.targets:
+        raise ValueError("DSIR needs target texts: give --target NAME=PATH (or --eval-dir for the defaults)")
+    log_target = target_model(config.targets, config.buckets)
+    log_raw = raw_model(config, store, shards)
+    log_diff = log_target - log_raw
+    version = "dsir-" + _digest([log_diff.round(12).tolist(), config.buckets])
+    card = {
+        "method": "dsir",
+        "version": version,
+        "buckets": config.buckets,
+        "targets": [t.to_json() for t in config.targets],
+        "target_names": [t.name for t in config.targets],
+        "raw_model": f"hashed n-gram counts of {len(shards)} documents shards",
+        "snapshots": sorted({r.snapshot for r in shards}),
+        "shards": len(shards),
+        "usage": "quarry mix --baseline gumbel --criterion dsir --temperature 1 --keep <share of tokens>",
+        "created_at": time.time(),
+    }
+    result = SelectionScoresResult("dsir", version, card=card)
+
+    def score(texts: list[str]) -> np.ndarray:
+        return np.asarray(hashed_ngram_counts(texts, config.buckets) @ log_diff, dtype=np.float64).ravel()
+
+    _score_pass(config, store, shards, version, score, result)
+    write_json_atomic(store.path("models", "selection", "dsir.json"), card)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------
+# DCLM
+# ------------------------------------------------------------------------------------------------------------
+def corpus_sample_ids(store: Store, shards: list[_Shard], size: int, seed: int) -> dict[_Shard, set[str]]:
+    """The ``size`` documents with the smallest hash-uniform of ``(seed, id)``, per shard (reads ids only)."""
+    from tasks.mix.sampling import hash_uniform
+
+    best: list[tuple[float, _Shard, str]] = []
+    for ref in shards:
+        ids = read_parquet(store.document_shard(ref.snapshot, ref.shard), columns=["id"]).column("id")
+        id_list = [str(x) for x in ids.to_pylist()]
+        u = hash_uniform(id_list, seed, "selection-dclm")
+        best.extend((float(v), ref, i) for v, i in zip(u, id_list, strict=True))
+        if len(best) > 2 * size:
+            best.sort(key=lambda t: t[0])
+            del best[size:]
+    best.sort(key=lambda t: t[0])
+    out: dict[_Shard, set[str]] = {}
+    for _, ref, doc_id in best[:size]:
+        out.setdefault(ref, set()).add(doc_id)
+    return out
+
+
+def _fit_dclm(
+    config: SelectionScoresConfig, store: Store, shards: list[_Shard]
+) -> tuple[str, Any, dict[str, Any]]:
+    import fasttext
+
+    from tasks.illusion.classifier import QualityClassifier, train_classifier
+    from tasks.illusion.reference import default_sources, load_reference
+
+    if not config.eval_dir:
+        raise ValueError("DCLM needs the high-quality reference: give --eval-dir (../shared/data/eval)")
+    sample = corpus_sample_ids(store, shards, config.sample_size, config.seed)
+    settings = {
+        "seed": config.seed,
+        "sample_size": config.sample_size,
+        "reference_chars": config.reference_chars,
+        "eval_dir": os.path.abspath(config.eval_dir) if "://" not in config.eval_dir else config.eval_dir,
+        "epoch": config.epoch,
+        "dim": config.dim,
+    }
+    version = "dclm-" + _digest([sorted(i for ids in sample.values() for i in ids), settings])
+    model_url = store.path("models", "selection", version, "model.bin")
+    fit_markers = CompletionMarkers(store.markers("selection-dclm-fit", version))
+    with tempfile.TemporaryDirectory(prefix="quarry-selection-") as tmp:
+        local = os.path.join(tmp, "model.bin")
+        if fit_markers.is_done("model") and exists(model_url) and not config.force:
+            with open(local, "wb") as fh:
+                fh.write(read_bytes(model_url))
+            info = fit_markers.info("model")
+            return version, QualityClassifier(fasttext.load_model(local), 0, 0, 0.0), info
+        web: list[str] = []
+        for ref, ids in sorted(sample.items()):
+            shard_ids, texts = _read_texts(store, ref)
+            web.extend(t for i, t in zip(shard_ids.to_pylist(), texts, strict=True) if i in ids)
+        sources = default_sources(config.eval_dir, config.reference_chars)
+        reference = load_reference(sources, pool_texts=web)
+        hq = reference.parts["classifier"]
+        clf = train_classifier(hq, web, seed=config.seed, epoch=config.epoch, dim=config.dim)
+        clf.model.save_model(local)
+        with open(local, "rb") as fh:
+            write_bytes_atomic(model_url, fh.read())
+    info = {
+        "settings": settings,
+        "train_hq": len(hq),
+        "train_web": len(web),
+        "reference_sources": [s.name for s in sources],
+        "learning_rate": clf.learning_rate,
+    }
+    fit_markers.mark_done("model", info)
+    return version, clf, info
+
+
+def _run_dclm(config: SelectionScoresConfig, store: Store, shards: list[_Shard]) -> SelectionScoresResult:
+    version, clf, info = _fit_dclm(config, store, shards)
+    card = {
+        "method": "dclm",
+        "version": version,
+        **info,
+        "snapshots": sorted({r.snapshot for r in shards}),
+        "shards": len(shards),
+        "usage": "quarry mix --baseline topk --criterion dclm --keep 0.1",
+        "created_at": time.time(),
+    }
+    result = SelectionScoresResult("dclm", version, card=card)
+    _score_pass(config, store, shards, version, clf.score, result)
+    write_json_atomic(store.path("models", "selection", "dclm.json"), card)
+    return result
+
+
+def run_selection_scores(config: SelectionScoresConfig) -> SelectionScoresResult:
+    """Score every document of the snapshots by ``config.method`` into ``attributes/selection``."""
+    if config.method not in METHODS:
+        raise ValueError(f"unknown selection method {config.method!r}; one of {', '.join(METHODS)}")
+    if config.buckets < 1 or config.sample_size < 2:
+        raise ValueError("buckets must be >= 1 and sample_size >= 2")
+    store = Store(config.store)
+    shards = _shards(store, config.snapshots)
+    if not shards:
+        raise ValueError("no documents shards to score")
+    if config.method == "dsir":
+        return _run_dsir(config, store, shards)
+    return _run_dclm(config, store, shards)
+
+
+def selection_card(store: Store, method: Method) -> dict[str, Any] | None:
+    """The card of the last run of ``method`` (None when it never ran)."""
+    url = join(store.path("models", "selection"), f"{method}.json")
+    return dict(read_json(url)) if exists(url) else None
