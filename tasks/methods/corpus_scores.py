@@ -12,11 +12,10 @@ No step holds more than one shard's documents (docs/SCALE.md):
   The result equals :func:`tasks.methods.dsir.dsir_log_weights` over the whole corpus at once.
 * DCLM (:mod:`tasks.methods.dclm`): a fastText classifier of the high-quality reference
   (:func:`tasks.illusion.reference.default_sources`, the ``classifier`` part) against a bounded, seeded sample of
-  the corpus (bottom-``sample_size`` of a hash of ``(seed, id)``, chosen from the ids alone) is trained once and
-  saved; a pass per shard writes P(hq). Deliberate difference from the bake-off's cross-fitting: the corpus is
-  far larger than the sample, so a single classifier scores every document; the sample's own documents (the
-  negatives it was trained on) are scored by it too (their score is biased low; they are ``sample_size`` of
-  the corpus's documents).
+  the corpus (bottom-``sample_size`` of a hash of ``(seed, id)``, chosen from the ids alone) is trained and
+  saved; a pass per shard writes P(hq). Cross-fitted as in the bake-off (:func:`tasks.methods.dclm.dclm_scores`):
+  the sample is cut into two halves, one classifier is trained against each, a sample document is scored by the
+  classifier that did not see it and every other document by the mean of the two.
 
 Each method has per-shard completion markers (``_markers/selection-<method>/<snapshot>``) recording the version
 of what was computed and the documents shard's version; a rerun skips finished shards, a killed run resumes,
@@ -33,7 +32,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +60,7 @@ Method = Literal["dsir", "dclm"]
 METHODS: tuple[Method, ...] = ("dsir", "dclm")
 ATTRIBUTE_SET = "selection"
 DEFAULT_SAMPLE = 4000
+FOLDS = 2  # dclm: cross-fitting folds of the classifier's corpus sample
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def _score_pass(
     store: Store,
     shards: list[_Shard],
     version: str,
-    score: Any,
+    score: Callable[[list[str], list[str]], np.ndarray],
     result: SelectionScoresResult,
 ) -> None:
     """Per shard: skip when its marker has this version and documents version, else score and write."""
@@ -173,7 +173,7 @@ def _score_pass(
             continue
         start = time.perf_counter()
         ids, texts = _read_texts(store, ref)
-        values = np.asarray(score(texts), dtype=np.float64)
+        values = np.asarray(score([str(i) for i in ids.to_pylist()], texts), dtype=np.float64)
         write_selection_column(store, ref, ids, config.method, values)
         markers.mark_done(
             ref.shard,
@@ -252,7 +252,7 @@ def _run_dsir(config: SelectionScoresConfig, store: Store, shards: list[_Shard])
     }
     result = SelectionScoresResult("dsir", version, card=card)
 
-    def score(texts: list[str]) -> np.ndarray:
+    def score(ids: list[str], texts: list[str]) -> np.ndarray:
         return np.asarray(hashed_ngram_counts(texts, config.buckets) @ log_diff, dtype=np.float64).ravel()
 
     _score_pass(config, store, shards, version, score, result)
@@ -263,8 +263,11 @@ def _run_dsir(config: SelectionScoresConfig, store: Store, shards: list[_Shard])
 # ------------------------------------------------------------------------------------------------------------
 # DCLM
 # ------------------------------------------------------------------------------------------------------------
-def corpus_sample_ids(store: Store, shards: list[_Shard], size: int, seed: int) -> dict[_Shard, set[str]]:
-    """The ``size`` documents with the smallest hash-uniform of ``(seed, id)``, per shard (reads ids only)."""
+def corpus_sample_ids(
+    store: Store, shards: list[_Shard], size: int, seed: int
+) -> dict[_Shard, dict[str, int]]:
+    """The ``size`` documents with the smallest hash-uniform of ``(seed, id)``, per shard, each with its
+    cross-fitting fold (0 or 1, alternating in hash order; reads ids only)."""
     from tasks.mix.sampling import hash_uniform
 
     best: list[tuple[float, _Shard, str]] = []
@@ -277,15 +280,17 @@ def corpus_sample_ids(store: Store, shards: list[_Shard], size: int, seed: int) 
             best.sort(key=lambda t: t[0])
             del best[size:]
     best.sort(key=lambda t: t[0])
-    out: dict[_Shard, set[str]] = {}
-    for _, ref, doc_id in best[:size]:
-        out.setdefault(ref, set()).add(doc_id)
+    out: dict[_Shard, dict[str, int]] = {}
+    for rank, (_, ref, doc_id) in enumerate(best[:size]):
+        out.setdefault(ref, {})[doc_id] = rank % FOLDS
     return out
 
 
 def _fit_dclm(
     config: SelectionScoresConfig, store: Store, shards: list[_Shard]
-) -> tuple[str, Any, dict[str, Any]]:
+) -> tuple[str, list[Any], dict[str, int], dict[str, Any]]:
+    """The ``FOLDS`` cross-fitted classifiers (trained, or read back when this version was trained), the
+    sample's fold per document id, and the fit's record."""
     import fasttext
 
     from tasks.illusion.classifier import QualityClassifier, train_classifier
@@ -294,48 +299,59 @@ def _fit_dclm(
     if not config.eval_dir:
         raise ValueError("DCLM needs the high-quality reference: give --eval-dir (../shared/data/eval)")
     sample = corpus_sample_ids(store, shards, config.sample_size, config.seed)
+    fold_of = {i: f for ids in sample.values() for i, f in ids.items()}
     settings = {
         "seed": config.seed,
         "sample_size": config.sample_size,
+        "folds": FOLDS,
         "reference_chars": config.reference_chars,
         "eval_dir": os.path.abspath(config.eval_dir) if "://" not in config.eval_dir else config.eval_dir,
         "epoch": config.epoch,
         "dim": config.dim,
     }
-    version = "dclm-" + _digest([sorted(i for ids in sample.values() for i in ids), settings])
-    model_url = store.path("models", "selection", version, "model.bin")
+    version = "dclm-" + _digest([sorted(fold_of), settings])
+    model_urls = [store.path("models", "selection", version, f"model-{k}.bin") for k in range(FOLDS)]
     fit_markers = CompletionMarkers(store.markers("selection-dclm-fit", version))
     with tempfile.TemporaryDirectory(prefix="quarry-selection-") as tmp:
-        local = os.path.join(tmp, "model.bin")
-        if fit_markers.is_done("model") and exists(model_url) and not config.force:
-            with open(local, "wb") as fh:
-                fh.write(read_bytes(model_url))
-            info = fit_markers.info("model")
-            return version, QualityClassifier(fasttext.load_model(local), 0, 0, 0.0), info
+        local = [os.path.join(tmp, f"model-{k}.bin") for k in range(FOLDS)]
+        if fit_markers.is_done("model") and all(exists(u) for u in model_urls) and not config.force:
+            models = []
+            for url, path in zip(model_urls, local, strict=True):
+                with open(path, "wb") as fh:
+                    fh.write(read_bytes(url))
+                models.append(QualityClassifier(fasttext.load_model(path), 0, 0, 0.0))
+            return version, models, fold_of, fit_markers.info("model")
         web: list[str] = []
+        web_fold: list[int] = []
         for ref, ids in sorted(sample.items()):
             shard_ids, texts = _read_texts(store, ref)
-            web.extend(t for i, t in zip(shard_ids.to_pylist(), texts, strict=True) if i in ids)
+            for i, t in zip(shard_ids.to_pylist(), texts, strict=True):
+                if i in ids:
+                    web.append(t)
+                    web_fold.append(ids[i])
         sources = default_sources(config.eval_dir, config.reference_chars)
-        reference = load_reference(sources, pool_texts=web)
-        hq = reference.parts["classifier"]
-        clf = train_classifier(hq, web, seed=config.seed, epoch=config.epoch, dim=config.dim)
-        clf.model.save_model(local)
-        with open(local, "rb") as fh:
-            write_bytes_atomic(model_url, fh.read())
+        hq = load_reference(sources, pool_texts=web).parts["classifier"]
+        models = []
+        for k in range(FOLDS):
+            train_web = [t for t, f in zip(web, web_fold, strict=True) if f != k]
+            clf = train_classifier(hq, train_web, seed=config.seed + k, epoch=config.epoch, dim=config.dim)
+            clf.model.save_model(local[k])
+            with open(local[k], "rb") as fh:
+                write_bytes_atomic(model_urls[k], fh.read())
+            models.append(clf)
     info = {
         "settings": settings,
         "train_hq": len(hq),
         "train_web": len(web),
         "reference_sources": [s.name for s in sources],
-        "learning_rate": clf.learning_rate,
+        "learning_rates": [m.learning_rate for m in models],
     }
     fit_markers.mark_done("model", info)
-    return version, clf, info
+    return version, models, fold_of, info
 
 
 def _run_dclm(config: SelectionScoresConfig, store: Store, shards: list[_Shard]) -> SelectionScoresResult:
-    version, clf, info = _fit_dclm(config, store, shards)
+    version, models, fold_of, info = _fit_dclm(config, store, shards)
     card = {
         "method": "dclm",
         "version": version,
@@ -346,7 +362,17 @@ def _run_dclm(config: SelectionScoresConfig, store: Store, shards: list[_Shard])
         "created_at": time.time(),
     }
     result = SelectionScoresResult("dclm", version, card=card)
-    _score_pass(config, store, shards, version, clf.score, result)
+
+    def score(ids: list[str], texts: list[str]) -> np.ndarray:
+        per_model = np.stack([m.score(texts) for m in models])  # FOLDS × n
+        out: np.ndarray = per_model.mean(axis=0)
+        for j, doc_id in enumerate(ids):
+            k = fold_of.get(doc_id)
+            if k is not None:  # a sample document: only the classifier that did not train on it
+                out[j] = per_model[k, j]
+        return out
+
+    _score_pass(config, store, shards, version, score, result)
     write_json_atomic(store.path("models", "selection", "dclm.json"), card)
     return result
 

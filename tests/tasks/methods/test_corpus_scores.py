@@ -159,6 +159,7 @@ def test_dclm_scores_every_shard_keeps_the_dsir_column_and_ranks_clean_text_high
     assert a is not None and a > 0.8, a
     card = cs.selection_card(store, "dclm")
     assert card is not None and card["train_web"] == 300 and card["train_hq"] > 50
+    assert card["settings"]["folds"] == 2 and len(card["learning_rates"]) == 2
     again = run_selection_scores(
         SelectionScoresConfig(store=root, method="dclm", eval_dir=str(shared_data / "eval"), sample_size=300)
     )
