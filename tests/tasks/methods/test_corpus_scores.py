@@ -160,10 +160,22 @@ def test_dclm_scores_every_shard_keeps_the_dsir_column_and_ranks_clean_text_high
     card = cs.selection_card(store, "dclm")
     assert card is not None and card["train_web"] == 300 and card["train_hq"] > 50
     assert card["settings"]["folds"] == 2 and len(card["learning_rates"]) == 2
-    again = run_selection_scores(
-        SelectionScoresConfig(store=root, method="dclm", eval_dir=str(shared_data / "eval"), sample_size=300)
+    config = SelectionScoresConfig(
+        store=root, method="dclm", eval_dir=str(shared_data / "eval"), sample_size=300
     )
+    again = run_selection_scores(config)
     assert again.shards_written == []
+    # cross-fitting: the sample's documents (the classifiers' negatives) are scored by the classifier that did
+    # not train on them; scored by one that did, they would look much worse than the rest of the corpus
+    _, models, fold_of, _ = cs._fit_dclm(config, store, cs._shards(store, ()))
+    ids, texts = _all_texts(root, corpus)
+    in_sample = np.array([i in fold_of for i in ids])
+    per_model = np.stack([m.score(texts) for m in models])
+    seen = np.array([per_model[1 - fold_of[i], j] for j, i in enumerate(ids) if i in fold_of])
+    print("P(hq): sample cross-fitted", p[in_sample].mean(), "sample by a classifier that saw it", seen.mean(),
+          "rest", p[~in_sample].mean())  # fmt: skip
+    assert seen.mean() < p[in_sample].mean() - 0.05
+    assert abs(p[in_sample].mean() - p[~in_sample].mean()) < 0.05
 
 
 def test_bad_requests_fail_with_a_clear_error(corpus: CorpusInfo, tmp_path: Path) -> None:
