@@ -60,6 +60,7 @@ Method = Literal["dsir", "dclm"]
 METHODS: tuple[Method, ...] = ("dsir", "dclm")
 ATTRIBUTE_SET = "selection"
 DEFAULT_SAMPLE = 4000
+BATCH = 1000  # documents whose n-grams / classifier inputs are in memory at once (the shard's text is)
 FOLDS = 2  # dclm: cross-fitting folds of the classifier's corpus sample
 
 
@@ -173,7 +174,14 @@ def _score_pass(
             continue
         start = time.perf_counter()
         ids, texts = _read_texts(store, ref)
-        values = np.asarray(score([str(i) for i in ids.to_pylist()], texts), dtype=np.float64)
+        id_list = [str(i) for i in ids.to_pylist()]
+        values = np.concatenate(
+            [np.zeros(0)]
+            + [
+                np.asarray(score(id_list[a : a + BATCH], texts[a : a + BATCH]), dtype=np.float64)
+                for a in range(0, len(texts), BATCH)
+            ]
+        )
         write_selection_column(store, ref, ids, config.method, values)
         markers.mark_done(
             ref.shard,
@@ -203,7 +211,9 @@ def shard_raw_counts(config: SelectionScoresConfig, store: Store, ref: _Shard) -
     ):
         return _load_npy(url)
     _, texts = _read_texts(store, ref)
-    totals = bucket_totals(hashed_ngram_counts(texts, config.buckets))
+    totals = np.zeros(config.buckets, dtype=np.float64)
+    for a in range(0, len(texts), BATCH):  # n-grams of BATCH documents at a time, not of the whole shard
+        totals += bucket_totals(hashed_ngram_counts(texts[a : a + BATCH], config.buckets))
     _save_npy(url, totals)
     markers.mark_done(ref.shard, {"documents_version": docs_version, "documents": len(texts)})
     return totals

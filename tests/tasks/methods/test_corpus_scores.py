@@ -63,9 +63,10 @@ def _selection(root: str, corpus: CorpusInfo) -> pa.Table:
 
 
 def test_dsir_per_shard_equals_dsir_over_all_texts_and_rerun_is_a_noop(
-    corpus: CorpusInfo, tmp_path: Path, shared_data: Path
+    corpus: CorpusInfo, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _copy(corpus, tmp_path)
+    monkeypatch.setattr(cs, "BATCH", 37)  # shards of ~140 documents counted in several batches
     target = _target(shared_data)
     config = SelectionScoresConfig(store=root, method="dsir", targets=(target,))
     first = run_selection_scores(config)
