@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--sample-size", type=int, default=4000, help="dclm: corpus documents trained against")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="redo finished shards")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (default: shards run in this process)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler")
     p.set_defaults(func=_selection_scores)
 
 
@@ -56,6 +58,8 @@ def _selection_scores(args: argparse.Namespace) -> int:
             seed=args.seed,
             sample_size=args.sample_size,
             force=args.force,
+            workers=args.workers,
+            scheduler=args.scheduler,
         )
     )
     print_summary(

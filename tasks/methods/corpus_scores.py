@@ -10,7 +10,7 @@ No step holds more than one shard's documents (docs/SCALE.md):
   is the sum of per-shard hashed n-gram count vectors (``buckets`` floats per shard, saved with a marker, so a
   rerun reads them back), and a second pass per shard writes ``log w = counts · (log γ_target − log γ_raw)``.
   The result equals :func:`tasks.methods.dsir.dsir_log_weights` over the whole corpus at once.
-* DCLM (:mod:`tasks.methods.dclm`): a fastText classifier of the high-quality reference
+* DCLM (:mod:`tasks.methods.dclm`, here :mod:`tasks.methods.corpus_dclm`): a fastText classifier of the high-quality reference
   (:func:`tasks.illusion.reference.default_sources`, the ``classifier`` part) against a bounded, seeded sample of
   the corpus (bottom-``sample_size`` of a hash of ``(seed, id)``, chosen from the ids alone) is trained and
   saved; a pass per shard writes P(hq). Cross-fitted as in the bake-off (:func:`tasks.methods.dclm.dclm_scores`):
@@ -18,7 +18,8 @@ No step holds more than one shard's documents (docs/SCALE.md):
   classifier that did not see it and every other document by the mean of the two.
 
 Each method has per-shard completion markers (``_markers/selection-<method>/<snapshot>``) recording the version
-of what was computed and the documents shard's version; a rerun skips finished shards, a killed run resumes,
+of what was computed and the documents shard's version; shards run through :func:`tasks.runner.run_shards` (in
+this process by default, or on Dask with ``workers`` / ``scheduler``); a rerun skips finished shards, a killed run resumes,
 and a change (new shards, other targets, other settings) redoes what it touches. Writing one method's column
 keeps the other method's column of the same file. A card per method (``models/selection/<method>.json``)
 records the settings, the targets and the bucket count.
@@ -29,8 +30,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.methods.dsir import DEFAULT_BUCKETS, REFERENCE_EPS, bucket_totals, hashed_ngram_counts
+from tasks.runner import ClusterConfig, run_shards
 from tasks.storage import (
     CompletionMarkers,
     Store,
@@ -61,7 +61,6 @@ METHODS: tuple[Method, ...] = ("dsir", "dclm")
 ATTRIBUTE_SET = "selection"
 DEFAULT_SAMPLE = 4000
 BATCH = 1000  # documents whose n-grams / classifier inputs are in memory at once (the shard's text is)
-FOLDS = 2  # dclm: cross-fitting folds of the classifier's corpus sample
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,13 @@ class SelectionScoresConfig:
     epoch: int = 20
     dim: int = 32
     force: bool = False
+    workers: int | None = None  # LocalCluster workers; None (and no scheduler): in this process
+    scheduler: str | None = None  # address of an existing Dask scheduler
+
+    def cluster(self) -> ClusterConfig:
+        if self.scheduler or self.workers:
+            return ClusterConfig(address=self.scheduler, n_workers=self.workers)
+        return ClusterConfig(n_workers=0)
 
 
 @dataclass
@@ -151,58 +157,93 @@ def _read_texts(store: Store, ref: _Shard) -> tuple[pa.Array, list[str]]:
     return t.column("id").combine_chunks(), [s or "" for s in t.column("text").to_pylist()]
 
 
-def _score_pass(
-    config: SelectionScoresConfig,
-    store: Store,
-    shards: list[_Shard],
-    version: str,
-    score: Callable[[list[str], list[str]], np.ndarray],
-    result: SelectionScoresResult,
-) -> None:
-    """Per shard: skip when its marker has this version and documents version, else score and write."""
-    for ref in shards:
-        markers = CompletionMarkers(store.markers(f"selection-{config.method}", ref.snapshot))
-        docs_version = store.documents_version(ref.snapshot, ref.shard)
-        if (
-            not config.force
-            and markers.is_done(ref.shard)
-            and markers.info(ref.shard).get("version") == version
-            and markers.info(ref.shard).get("documents_version", "") == docs_version
-            and exists(store.attribute_shard(ATTRIBUTE_SET, ref.snapshot, ref.shard))
-        ):
-            result.shards_skipped.append(ref.key)
-            continue
-        start = time.perf_counter()
-        ids, texts = _read_texts(store, ref)
-        id_list = [str(i) for i in ids.to_pylist()]
-        values = np.concatenate(
-            [np.zeros(0)]
-            + [
-                np.asarray(score(id_list[a : a + BATCH], texts[a : a + BATCH]), dtype=np.float64)
-                for a in range(0, len(texts), BATCH)
-            ]
-        )
-        write_selection_column(store, ref, ids, config.method, values)
-        markers.mark_done(
-            ref.shard,
-            {
-                "version": version,
-                "documents_version": docs_version,
-                "documents": len(texts),
-                "seconds": time.perf_counter() - start,
-            },
-        )
-        result.shards_written.append(ref.key)
-        result.documents += len(texts)
+@dataclass(frozen=True)
+class ScoreTask:
+    """One shard's scoring (picklable: it runs on a Dask worker)."""
+
+    store: str
+    method: Method
+    ref: _Shard
+    version: str
+    force: bool
+    log_diff: np.ndarray | None = None  # dsir: log γ_target − log γ_raw
+    buckets: int = DEFAULT_BUCKETS
+    model_urls: tuple[str, ...] = ()  # dclm: the cross-fitted classifiers
+    sample_folds: dict[str, int] = field(default_factory=dict)  # dclm: this shard's sample documents' folds
+
+
+def _scorer(task: ScoreTask) -> Callable[[list[str], list[str]], np.ndarray]:
+    if task.method == "dsir":
+        log_diff = task.log_diff
+        assert log_diff is not None
+
+        def dsir(ids: list[str], texts: list[str]) -> np.ndarray:
+            return np.asarray(hashed_ngram_counts(texts, task.buckets) @ log_diff, dtype=np.float64).ravel()
+
+        return dsir
+    from tasks.methods.corpus_dclm import dclm_scorer
+
+    return dclm_scorer(task.model_urls, task.sample_folds)
+
+
+def score_shard(task: ScoreTask) -> dict[str, Any]:
+    """Skip the shard when its marker has this version and documents version, else score it and write."""
+    store = Store(task.store)
+    ref = task.ref
+    markers = CompletionMarkers(store.markers(f"selection-{task.method}", ref.snapshot))
+    docs_version = store.documents_version(ref.snapshot, ref.shard)
+    if (
+        not task.force
+        and markers.is_done(ref.shard)
+        and markers.info(ref.shard).get("version") == task.version
+        and markers.info(ref.shard).get("documents_version", "") == docs_version
+        and exists(store.attribute_shard(ATTRIBUTE_SET, ref.snapshot, ref.shard))
+    ):
+        return {"shard": ref.key, "skipped": True, "documents": 0}
+    start = time.perf_counter()
+    score = _scorer(task)
+    ids, texts = _read_texts(store, ref)
+    id_list = [str(i) for i in ids.to_pylist()]
+    values = np.concatenate(
+        [np.zeros(0)]
+        + [
+            np.asarray(score(id_list[a : a + BATCH], texts[a : a + BATCH]), dtype=np.float64)
+            for a in range(0, len(texts), BATCH)
+        ]
+    )
+    write_selection_column(store, ref, ids, task.method, values)
+    info = {
+        "version": task.version,
+        "documents_version": docs_version,
+        "documents": len(texts),
+        "seconds": time.perf_counter() - start,
+    }
+    markers.mark_done(ref.shard, info)
+    return {"shard": ref.key, "skipped": False, **info}
+
+
+def _score_pass(config: SelectionScoresConfig, tasks: list[ScoreTask], result: SelectionScoresResult) -> None:
+    done = run_shards(
+        score_shard,
+        tasks,
+        names=[t.ref.key for t in tasks],
+        cluster=config.cluster(),
+        description=f"selection-{config.method}",
+    )
+    for r in done:
+        (result.shards_skipped if r["skipped"] else result.shards_written).append(str(r["shard"]))
+        result.documents += int(r["documents"])
 
 
 # ------------------------------------------------------------------------------------------------------------
 # DSIR
 # ------------------------------------------------------------------------------------------------------------
-def shard_raw_counts(config: SelectionScoresConfig, store: Store, ref: _Shard) -> np.ndarray:
+def shard_raw_counts(item: tuple[str, int, _Shard]) -> np.ndarray:
     """The shard's pooled hashed n-gram counts (``buckets`` floats), computed once per documents version."""
-    markers = CompletionMarkers(store.markers(f"selection-dsir-raw-b{config.buckets}", ref.snapshot))
-    url = store.path("models", "selection", f"dsir-raw-b{config.buckets}", ref.snapshot, f"{ref.shard}.npy")
+    store_root, buckets, ref = item
+    store = Store(store_root)
+    markers = CompletionMarkers(store.markers(f"selection-dsir-raw-b{buckets}", ref.snapshot))
+    url = store.path("models", "selection", f"dsir-raw-b{buckets}", ref.snapshot, f"{ref.shard}.npy")
     docs_version = store.documents_version(ref.snapshot, ref.shard)
     if (
         markers.is_done(ref.shard)
@@ -211,9 +252,9 @@ def shard_raw_counts(config: SelectionScoresConfig, store: Store, ref: _Shard) -
     ):
         return _load_npy(url)
     _, texts = _read_texts(store, ref)
-    totals = np.zeros(config.buckets, dtype=np.float64)
+    totals = np.zeros(buckets, dtype=np.float64)
     for a in range(0, len(texts), BATCH):  # n-grams of BATCH documents at a time, not of the whole shard
-        totals += bucket_totals(hashed_ngram_counts(texts[a : a + BATCH], config.buckets))
+        totals += bucket_totals(hashed_ngram_counts(texts[a : a + BATCH], buckets))
     _save_npy(url, totals)
     markers.mark_done(ref.shard, {"documents_version": docs_version, "documents": len(texts)})
     return totals
@@ -221,9 +262,16 @@ def shard_raw_counts(config: SelectionScoresConfig, store: Store, ref: _Shard) -
 
 def raw_model(config: SelectionScoresConfig, store: Store, shards: list[_Shard]) -> np.ndarray:
     """``log(γ_raw + eps)`` of the corpus: the per-shard count vectors summed (bounded: one vector at a time)."""
+    per_shard = run_shards(
+        shard_raw_counts,
+        [(store.root, config.buckets, ref) for ref in shards],
+        names=[ref.key for ref in shards],
+        cluster=config.cluster(),
+        description="selection-dsir-raw",
+    )
     total = np.zeros(config.buckets, dtype=np.float64)
-    for ref in shards:
-        total += shard_raw_counts(config, store, ref)
+    for counts in per_shard:  # one vector of ``buckets`` floats per shard
+        total += counts
     if total.sum() <= 0:
         raise ValueError("the corpus has no n-grams")
     out: np.ndarray = np.log(total / total.sum() + REFERENCE_EPS)
@@ -261,129 +309,12 @@ def _run_dsir(config: SelectionScoresConfig, store: Store, shards: list[_Shard])
         "created_at": time.time(),
     }
     result = SelectionScoresResult("dsir", version, card=card)
-
-    def score(ids: list[str], texts: list[str]) -> np.ndarray:
-        return np.asarray(hashed_ngram_counts(texts, config.buckets) @ log_diff, dtype=np.float64).ravel()
-
-    _score_pass(config, store, shards, version, score, result)
+    tasks = [
+        ScoreTask(store.root, "dsir", ref, version, config.force, log_diff=log_diff, buckets=config.buckets)
+        for ref in shards
+    ]
+    _score_pass(config, tasks, result)
     write_json_atomic(store.path("models", "selection", "dsir.json"), card)
-    return result
-
-
-# ------------------------------------------------------------------------------------------------------------
-# DCLM
-# ------------------------------------------------------------------------------------------------------------
-def corpus_sample_ids(
-    store: Store, shards: list[_Shard], size: int, seed: int
-) -> dict[_Shard, dict[str, int]]:
-    """The ``size`` documents with the smallest hash-uniform of ``(seed, id)``, per shard, each with its
-    cross-fitting fold (0 or 1, alternating in hash order; reads ids only)."""
-    from tasks.mix.sampling import hash_uniform
-
-    best: list[tuple[float, _Shard, str]] = []
-    for ref in shards:
-        ids = read_parquet(store.document_shard(ref.snapshot, ref.shard), columns=["id"]).column("id")
-        id_list = [str(x) for x in ids.to_pylist()]
-        u = hash_uniform(id_list, seed, "selection-dclm")
-        best.extend((float(v), ref, i) for v, i in zip(u, id_list, strict=True))
-        if len(best) > 2 * size:
-            best.sort(key=lambda t: t[0])
-            del best[size:]
-    best.sort(key=lambda t: t[0])
-    out: dict[_Shard, dict[str, int]] = {}
-    for rank, (_, ref, doc_id) in enumerate(best[:size]):
-        out.setdefault(ref, {})[doc_id] = rank % FOLDS
-    return out
-
-
-def _fit_dclm(
-    config: SelectionScoresConfig, store: Store, shards: list[_Shard]
-) -> tuple[str, list[Any], dict[str, int], dict[str, Any]]:
-    """The ``FOLDS`` cross-fitted classifiers (trained, or read back when this version was trained), the
-    sample's fold per document id, and the fit's record."""
-    import fasttext
-
-    from tasks.illusion.classifier import QualityClassifier, train_classifier
-    from tasks.illusion.reference import default_sources, load_reference
-
-    if not config.eval_dir:
-        raise ValueError("DCLM needs the high-quality reference: give --eval-dir (../shared/data/eval)")
-    sample = corpus_sample_ids(store, shards, config.sample_size, config.seed)
-    fold_of = {i: f for ids in sample.values() for i, f in ids.items()}
-    settings = {
-        "seed": config.seed,
-        "sample_size": config.sample_size,
-        "folds": FOLDS,
-        "reference_chars": config.reference_chars,
-        "eval_dir": os.path.abspath(config.eval_dir) if "://" not in config.eval_dir else config.eval_dir,
-        "epoch": config.epoch,
-        "dim": config.dim,
-    }
-    version = "dclm-" + _digest([sorted(fold_of), settings])
-    model_urls = [store.path("models", "selection", version, f"model-{k}.bin") for k in range(FOLDS)]
-    fit_markers = CompletionMarkers(store.markers("selection-dclm-fit", version))
-    with tempfile.TemporaryDirectory(prefix="quarry-selection-") as tmp:
-        local = [os.path.join(tmp, f"model-{k}.bin") for k in range(FOLDS)]
-        if fit_markers.is_done("model") and all(exists(u) for u in model_urls) and not config.force:
-            models = []
-            for url, path in zip(model_urls, local, strict=True):
-                with open(path, "wb") as fh:
-                    fh.write(read_bytes(url))
-                models.append(QualityClassifier(fasttext.load_model(path), 0, 0, 0.0))
-            return version, models, fold_of, fit_markers.info("model")
-        web: list[str] = []
-        web_fold: list[int] = []
-        for ref, ids in sorted(sample.items()):
-            shard_ids, texts = _read_texts(store, ref)
-            for i, t in zip(shard_ids.to_pylist(), texts, strict=True):
-                if i in ids:
-                    web.append(t)
-                    web_fold.append(ids[i])
-        sources = default_sources(config.eval_dir, config.reference_chars)
-        hq = load_reference(sources, pool_texts=web).parts["classifier"]
-        models = []
-        for k in range(FOLDS):
-            train_web = [t for t, f in zip(web, web_fold, strict=True) if f != k]
-            clf = train_classifier(hq, train_web, seed=config.seed + k, epoch=config.epoch, dim=config.dim)
-            clf.model.save_model(local[k])
-            with open(local[k], "rb") as fh:
-                write_bytes_atomic(model_urls[k], fh.read())
-            models.append(clf)
-    info = {
-        "settings": settings,
-        "train_hq": len(hq),
-        "train_web": len(web),
-        "reference_sources": [s.name for s in sources],
-        "learning_rates": [m.learning_rate for m in models],
-    }
-    fit_markers.mark_done("model", info)
-    return version, models, fold_of, info
-
-
-def _run_dclm(config: SelectionScoresConfig, store: Store, shards: list[_Shard]) -> SelectionScoresResult:
-    version, models, fold_of, info = _fit_dclm(config, store, shards)
-    card = {
-        "method": "dclm",
-        "version": version,
-        **info,
-        "snapshots": sorted({r.snapshot for r in shards}),
-        "shards": len(shards),
-        "usage": "quarry mix --baseline topk --criterion dclm --keep 0.1",
-        "created_at": time.time(),
-    }
-    result = SelectionScoresResult("dclm", version, card=card)
-
-    def score(ids: list[str], texts: list[str]) -> np.ndarray:
-        per_model = np.stack([m.score(texts) for m in models])  # FOLDS × n
-        out: np.ndarray = per_model.mean(axis=0)
-        for j, doc_id in enumerate(ids):
-            k = fold_of.get(doc_id)
-            if k is not None:  # a sample document: only the classifier that did not train on it
-                out[j] = per_model[k, j]
-        return out
-
-    _score_pass(config, store, shards, version, score, result)
-    write_json_atomic(store.path("models", "selection", "dclm.json"), card)
     return result
 
 
@@ -399,7 +330,9 @@ def run_selection_scores(config: SelectionScoresConfig) -> SelectionScoresResult
         raise ValueError("no documents shards to score")
     if config.method == "dsir":
         return _run_dsir(config, store, shards)
-    return _run_dclm(config, store, shards)
+    from tasks.methods.corpus_dclm import run_dclm
+
+    return run_dclm(config, store, shards)
 
 
 def selection_card(store: Store, method: Method) -> dict[str, Any] | None:

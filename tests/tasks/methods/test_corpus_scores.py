@@ -19,6 +19,7 @@ from quarry_scored_corpus import CorpusInfo, build_scored_corpus
 import tasks.methods.corpus_scores as cs
 from tasks.cli import main as quarry
 from tasks.illusion.classifier import auc
+from tasks.methods.corpus_dclm import fit_dclm, load_models
 from tasks.methods.corpus_scores import SelectionScoresConfig, run_selection_scores
 from tasks.methods.dsir import dsir_log_weights, fit_ngram_model
 from tasks.storage import Store, read_parquet
@@ -168,7 +169,9 @@ def test_dclm_scores_every_shard_keeps_the_dsir_column_and_ranks_clean_text_high
     assert again.shards_written == []
     # cross-fitting: the sample's documents (the classifiers' negatives) are scored by the classifier that did
     # not train on them; scored by one that did, they would look much worse than the rest of the corpus
-    _, models, fold_of, _ = cs._fit_dclm(config, store, cs._shards(store, ()))
+    _, model_urls, sample, _ = fit_dclm(config, store, cs._shards(store, ()))
+    models = load_models(model_urls)
+    fold_of = {i: f for folds in sample.values() for i, f in folds.items()}
     ids, texts = _all_texts(root, corpus)
     in_sample = np.array([i in fold_of for i in ids])
     per_model = np.stack([m.score(texts) for m in models])
