@@ -1,4 +1,4 @@
-"""What a version contains, computed from the materialised table: per-domain and per-source statistics, the
+"""What a version contains, computed from the materialised rows (summed over the parts): per-domain and per-source statistics, the
 lineage (where the mixture came from) and the content digest that identifies identical publications."""
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from tasks.publish.config import PublishConfig
 
 
-def group_stats(table: pa.Table, column: str) -> dict[str, GroupStats]:
+# Per group: (documents = repetitions summed, unique documents = rows, tokens x repetitions, tokens). Exact
+# integers, so the sums over a release's parts are the sums over its whole table.
+GroupSums = dict[str, tuple[int, int, int, int]]
+
+
+def group_sums(table: pa.Table, column: str) -> GroupSums:
+    """Per value of ``column`` of a materialised table (or one part of it): the sums ``GroupStats`` are made of."""
     reps = pc.cast(table["repetitions"], pa.int64())
     frame = pa.table(
         {
@@ -31,37 +37,59 @@ def group_stats(table: pa.Table, column: str) -> dict[str, GroupStats]:
             "unique_tokens": table["n_tokens"],
         }
     )
-    grouped = frame.group_by(["key"]).aggregate(
+    grouped = frame.group_by(["key"], use_threads=False).aggregate(
         [("reps", "sum"), ("reps", "count"), ("tokens", "sum"), ("unique_tokens", "sum")]
     )
-    total = int(pc.sum(grouped["tokens_sum"]).as_py() or 0)
-    out = {}
-    for row in grouped.to_pylist():
-        tokens = int(row["tokens_sum"] or 0)
-        out[str(row["key"])] = GroupStats(
-            documents=int(row["reps_sum"] or 0),
-            unique_documents=int(row["reps_count"] or 0),
+    return {
+        str(row["key"]): (
+            int(row["reps_sum"] or 0),
+            int(row["reps_count"] or 0),
+            int(row["tokens_sum"] or 0),
+            int(row["unique_tokens_sum"] or 0),
+        )
+        for row in grouped.to_pylist()
+    }
+
+
+def add_sums(into: GroupSums, more: GroupSums) -> None:
+    for key, values in more.items():
+        old = into.get(key, (0, 0, 0, 0))
+        into[key] = (old[0] + values[0], old[1] + values[1], old[2] + values[2], old[3] + values[3])
+
+
+def stats_of(sums: GroupSums) -> dict[str, GroupStats]:
+    total = sum(v[2] for v in sums.values())
+    out = {
+        key: GroupStats(
+            documents=documents,
+            unique_documents=unique_documents,
             tokens=tokens,
-            unique_tokens=int(row["unique_tokens_sum"] or 0),
+            unique_tokens=unique_tokens,
             proportion=round(tokens / total, 12) if total else 0.0,
         )
+        for key, (documents, unique_documents, tokens, unique_tokens) in sums.items()
+    }
     return dict(sorted(out.items()))
 
 
+def group_stats(table: pa.Table, column: str) -> dict[str, GroupStats]:
+    return stats_of(group_sums(table, column))
+
+
 def version_stats(
-    table: pa.Table, staged: list[StagedShard], summary: Mapping[str, Any]
+    domain_sums: GroupSums, source_sums: GroupSums, staged: list[StagedShard], summary: Mapping[str, Any]
 ) -> tuple[dict[str, GroupStats], dict[str, GroupStats], Totals]:
-    domains = group_stats(table, "domain")
+    domains = stats_of(domain_sums)
     before = summary_domains_before(summary)
     for domain, (tokens_before, proportion_before) in before.items():
         if domain in domains:
             domains[domain] = domains[domain].model_copy(
                 update={"tokens_before": tokens_before, "proportion_before": proportion_before}
             )
-    sources = group_stats(table, "snapshot")
+    sources = stats_of(source_sums)
     totals = Totals(
         documents=sum(s.documents for s in domains.values()),
-        unique_documents=len(table),
+        unique_documents=sum(s.unique_documents for s in domains.values()),
         tokens=sum(s.tokens for s in domains.values()),
         unique_tokens=sum(s.unique_tokens for s in domains.values()),
         shards=len(staged),
@@ -71,13 +99,16 @@ def version_stats(
 
 
 def lineage_of(
-    config: PublishConfig, store: Store, mixture: MixtureInput, table: pa.Table, model_versions: list[str]
+    config: PublishConfig,
+    store: Store,
+    mixture: MixtureInput,
+    snapshots: list[str],
+    model_versions: list[str],
 ) -> Lineage:
     """Where the mixture came from: the mix summary (spec, seed, sweep), the scores' fastText model versions
     and, from each model's card (``models/<version>/model_card.json``), the LLM rater it was distilled from."""
     summary = mixture.summary
     given = _mapping(summary.get("lineage"))  # optional extra lineage a stage may record
-    snapshots = sorted({str(s) for s in pc.unique(table["snapshot"]).to_pylist()})
     fasttext = sorted({*model_versions, *_strings(given.get("fasttext_model_versions"))})
     rater_versions = {str(k): str(v) for k, v in _mapping(given.get("rater_versions")).items()}
     for version in fasttext:
@@ -93,7 +124,7 @@ def lineage_of(
     mode = spec.get("kind") or summary.get("mode")
     seed = summary.get("seed")
     return Lineage(
-        snapshots=snapshots,
+        snapshots=sorted(snapshots),
         stage_versions=stage_versions,
         rater_versions=rater_versions,
         fasttext_model_versions=fasttext,

@@ -39,14 +39,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import pyarrow as pa
 
 import tasks
 from tasks.progress import progress_bar
 from tasks.publish.config import PublishConfig, PublishResult
-from tasks.publish.contents import content_digest, lineage_of, version_stats
+from tasks.publish.contents import GroupSums, add_sums, content_digest, lineage_of, version_stats
 from tasks.publish.manifest import (
     MANIFEST,
     REPORT,
@@ -55,14 +54,10 @@ from tasks.publish.manifest import (
     Manifest,
     version_label,
 )
-from tasks.publish.mixture import (
-    MixtureInput,
-    load_mixture,
-    materialise_source_shard,
-    source_shard_tasks,
-)
+from tasks.publish.mixture import MixtureInput, load_mixture, source_shard_tasks
 from tasks.publish.objectstore import ObjectStore, ObjectStoreError, S3ObjectStore, open_store, sha256_hex
-from tasks.publish.staging import StagedShard, stage_shards, staging_folder
+from tasks.publish.staging import StagedShard, staging_folder
+from tasks.publish.streamed import PartTask, merge_parts, write_part
 from tasks.publish.versions import (
     HEARTBEAT,
     HEARTBEAT_INTERVAL_S,
@@ -78,7 +73,7 @@ from tasks.publish.versions import (
     withdraw_claim,
 )
 from tasks.runner import run_shards
-from tasks.storage import Store
+from tasks.storage import Store, exists, remove
 
 __all__ = [
     "FAILPOINT_ENV",
@@ -95,6 +90,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANNEALING_PREFIX = "annealing"  # shards/annealing-*.parquet: the annealing mixture's shards
+PARTS_DIR = "_publish"  # <store>/_publish/<id>-<prefix>/: a cluster run's parts, removed when merged
 FAILPOINT_ENV = "QUARRY_PUBLISH_FAILPOINT"  # "stall-after-shards:K": crash tests stop a real publisher there
 
 
@@ -103,14 +99,14 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
     store = Store(config.store)
     target = open_store(config.target)
     mixture = load_mixture(store, config.name)
-    table, missing, model_versions = _materialise(config, store, mixture)
-    lineage = lineage_of(config, store, mixture, table, model_versions)
     anneal_input = load_mixture(store, config.annealing) if config.annealing else None
 
     with staging_folder(config.release) as staging:
-        staged = stage_shards(table, staging, config.max_rows_per_shard)
-        domains, sources, totals = version_stats(table, staged, mixture.summary)
-        skipped = {"missing_documents": missing, "zero_repetition_rows": mixture.zero_repetition_rows}
+        main = _materialise(config, store, mixture, staging, "part")
+        lineage = lineage_of(config, store, mixture, main.snapshots, main.model_versions)
+        staged = main.staged
+        domains, sources, totals = version_stats(main.domain_sums, main.source_sums, staged, mixture.summary)
+        skipped = {"missing_documents": main.missing, "zero_repetition_rows": mixture.zero_repetition_rows}
         annealing, anneal_staged = (
             _stage_annealing(config, store, anneal_input, staging) if anneal_input else (None, [])
         )
@@ -142,40 +138,77 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
         return _publish_staged(config, store, target, staged + anneal_staged, digest, publisher, manifest_for)
 
 
+@dataclass(frozen=True)
+class Materialised:
+    """A mixture's release shards, staged, and what the manifest needs from its rows (summed over parts)."""
+
+    staged: list[StagedShard]
+    domain_sums: GroupSums
+    source_sums: GroupSums
+    snapshots: list[str]  # of the rows found
+    missing: int  # rows whose document is missing
+    model_versions: list[str]  # the scores' model versions
+
+
 def _materialise(
-    config: PublishConfig, store: Store, mixture: MixtureInput
-) -> tuple[pa.Table, int, list[str]]:
-    """The mixture's rows joined to their documents (sorted by domain, id), the number of rows whose document
-    is missing, and the scores' model versions."""
+    config: PublishConfig, store: Store, mixture: MixtureInput, staging: str, prefix: str
+) -> Materialised:
+    """Join the mixture's rows to their documents, one part per source shard (sorted by domain, id), and merge
+    the parts into release shards ``shards/<prefix>-NNNNN.parquet`` (see :mod:`tasks.publish.streamed`: the
+    bytes of a global stable sort by (domain, id), one release shard in memory at a time)."""
     tasks_ = source_shard_tasks(store, mixture)
-    results = run_shards(
-        materialise_source_shard,
-        tasks_,
-        names=[f"{t.snapshot}-{t.shard}" for t in tasks_],
-        cluster=config.cluster,
-        description=f"publish {mixture.name}: read documents",
+    in_process = config.cluster.n_workers == 0 and not config.cluster.address
+    parts_root = (
+        os.path.join(staging, "_parts", prefix)
+        if in_process
+        else f"{store.root}/{PARTS_DIR}/{uuid.uuid4().hex}-{prefix}"  # workers need not share our disk
     )
-    missing = sum(r.missing for r in results)
-    total_rows = sum(len(t.rows) for t in tasks_)
-    if total_rows and missing / total_rows > config.max_missing_fraction:
-        raise ValueError(
-            f"mixture {mixture.name!r} references {missing} of {total_rows} documents that are not in the "
-            f"store {store.root} (allowed fraction {config.max_missing_fraction}); re-run ingest or mix"
+    try:
+        results = run_shards(
+            write_part,
+            [PartTask(t, f"{parts_root}/{i:06d}.parquet") for i, t in enumerate(tasks_)],
+            names=[f"{t.snapshot}-{t.shard}" for t in tasks_],
+            cluster=config.cluster,
+            description=f"publish {mixture.name}: read documents",
         )
-    tables = [r.table for r in results if len(r.table)]
-    if not tables:
-        raise ValueError(f"mixture {mixture.name!r}: none of its documents were found in {store.root}")
-    table = pa.concat_tables(tables).sort_by([("domain", "ascending"), ("id", "ascending")])
-    return table, missing, sorted({v for r in results for v in r.model_versions})
+        missing = sum(r.missing for r in results)
+        total_rows = sum(len(t.rows) for t in tasks_)
+        if total_rows and missing / total_rows > config.max_missing_fraction:
+            raise ValueError(
+                f"mixture {mixture.name!r} references {missing} of {total_rows} documents that are not in the "
+                f"store {store.root} (allowed fraction {config.max_missing_fraction}); re-run ingest or mix"
+            )
+        urls = [r.url for r in results if r.url is not None and r.rows]
+        if not urls:
+            raise ValueError(f"mixture {mixture.name!r}: none of its documents were found in {store.root}")
+        writer = merge_parts(urls, staging, config.max_rows_per_shard, prefix=prefix)
+    finally:
+        if exists(parts_root):
+            remove(parts_root, recursive=True)
+    domain_sums: GroupSums = {}
+    source_sums: GroupSums = {}
+    for r in results:
+        add_sums(domain_sums, r.domains)
+        add_sums(source_sums, r.sources)
+    return Materialised(
+        staged=writer.staged,
+        domain_sums=domain_sums,
+        source_sums=source_sums,
+        snapshots=sorted(source_sums),
+        missing=missing,
+        model_versions=sorted({v for r in results for v in r.model_versions}),
+    )
 
 
 def _stage_annealing(
     config: PublishConfig, store: Store, mixture: MixtureInput, staging: str
 ) -> tuple[Annealing, list[StagedShard]]:
     """Materialise and stage the annealing mixture as ``shards/annealing-*.parquet``; its manifest entry."""
-    table, _, _ = _materialise(config, store, mixture)
-    staged = stage_shards(table, staging, config.max_rows_per_shard, prefix=ANNEALING_PREFIX)
-    domains, _, totals = version_stats(table, staged, mixture.summary)
+    materialised = _materialise(config, store, mixture, staging, ANNEALING_PREFIX)
+    staged = materialised.staged
+    domains, _, totals = version_stats(
+        materialised.domain_sums, materialised.source_sums, staged, mixture.summary
+    )
     recorded = mixture.summary.get("annealing")
     fraction = config.annealing_fraction
     if fraction is None and isinstance(recorded, dict):

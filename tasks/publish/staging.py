@@ -133,9 +133,31 @@ class StagedShard:
     entry: ShardEntry
 
 
+def write_release_shard(table: pa.Table, staging: str, name: str, domain: str) -> StagedShard:
+    """Write one release shard as ``shards/<name>`` (one ``pq.write_table`` call: the bytes depend on it and on
+    the table's chunking) and return it with its manifest entry."""
+    path = os.path.join(staging, SHARDS_DIR, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    reps = pc.cast(table["repetitions"], pa.int64())
+    entry = ShardEntry(
+        path=f"{SHARDS_DIR}/{name}",
+        domain=domain,
+        rows=len(table),
+        documents=int(pc.sum(reps).as_py() or 0),
+        tokens=int(pc.sum(pc.multiply(table["n_tokens"], reps)).as_py() or 0),
+        size=os.path.getsize(path),
+        sha256=sha256_file(path),
+    )
+    return StagedShard(path, entry)
+
+
 def stage_shards(table: pa.Table, staging: str, max_rows: int, prefix: str = "part") -> list[StagedShard]:
     """Write ``table`` (sorted by domain) as ``shards/<prefix>-NNNNN.parquet`` files of at most ``max_rows``
-    rows, one domain per file, with deterministic bytes; return them with their manifest entries."""
+    rows, one domain per file, with deterministic bytes; return them with their manifest entries.
+
+    The in-memory reference for :func:`tasks.publish.streamed.merge_parts`, which publication uses (tests
+    check that both give the same bytes)."""
     os.makedirs(os.path.join(staging, SHARDS_DIR), exist_ok=True)
     staged: list[StagedShard] = []
     domains = table["domain"]
@@ -147,18 +169,6 @@ def stage_shards(table: pa.Table, staging: str, max_rows: int, prefix: str = "pa
         for start in range(0, count, max_rows):
             part = table.slice(offset + start, min(max_rows, count - start))
             name = f"{prefix}-{len(staged):05d}.parquet"
-            path = os.path.join(staging, SHARDS_DIR, name)
-            pq.write_table(part, path, compression="zstd", write_statistics=True)
-            reps = pc.cast(part["repetitions"], pa.int64())
-            entry = ShardEntry(
-                path=f"{SHARDS_DIR}/{name}",
-                domain=str(domain),
-                rows=len(part),
-                documents=int(pc.sum(reps).as_py() or 0),
-                tokens=int(pc.sum(pc.multiply(part["n_tokens"], reps)).as_py() or 0),
-                size=os.path.getsize(path),
-                sha256=sha256_file(path),
-            )
-            staged.append(StagedShard(path, entry))
+            staged.append(write_release_shard(part, staging, name, str(domain)))
         offset += count
     return staged
