@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 import tasks
 from tasks.publish.manifest import FORMAT, Annealing, GroupStats, Lineage, Totals
-from tasks.publish.mixture import MixtureInput, summary_domains_before
+from tasks.publish.mixture import MixtureInput, MixturePlan, summary_domains_before
 from tasks.publish.staging import StagedShard
 from tasks.storage import Store
 
@@ -101,7 +101,7 @@ def version_stats(
 def lineage_of(
     config: PublishConfig,
     store: Store,
-    mixture: MixtureInput,
+    mixture: MixtureInput | MixturePlan,
     snapshots: list[str],
     model_versions: list[str],
 ) -> Lineage:

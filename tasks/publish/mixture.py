@@ -166,14 +166,93 @@ def source_shard_tasks(store: Store, mixture: MixtureInput) -> list[SourceShardT
         offset += count
         validate_name(str(snapshot), "snapshot")
         validate_name(str(shard), "shard")
-        aggregations: list[tuple[str, str]] = [("repetitions", "sum")]
-        if has_domain:
-            aggregations.append(("domain", "max"))
-        grouped = part.group_by(["id"], use_threads=False).aggregate(aggregations)
-        renamed = {"repetitions_sum": "repetitions", "domain_max": "domain"}
-        grouped = grouped.rename_columns([renamed.get(c, c) for c in grouped.column_names])
-        tasks.append(SourceShardTask(store.root, str(snapshot), str(shard), grouped))
+        tasks.append(SourceShardTask(store.root, str(snapshot), str(shard), _group_ids(part, has_domain)))
     return tasks
+
+
+def _group_ids(part: pa.Table, has_domain: bool) -> pa.Table:
+    """One source shard's rows (sorted by id) with each id once: repetitions summed [, domain (max)]."""
+    aggregations: list[tuple[str, str]] = [("repetitions", "sum")]
+    if has_domain:
+        aggregations.append(("domain", "max"))
+    grouped = part.group_by(["id"], use_threads=False).aggregate(aggregations)
+    renamed = {"repetitions_sum": "repetitions", "domain_max": "domain"}
+    return grouped.rename_columns([renamed.get(c, c) for c in grouped.column_names])
+
+
+@dataclass(frozen=True)
+class MixturePlan:
+    """A mixture read one row file at a time, keeping only which files hold each source shard's rows (the
+    bounded replacement of :func:`load_mixture` for publication: no row is kept in the driver)."""
+
+    name: str
+    summary: dict[str, Any]
+    files: tuple[str, ...]
+    zero_repetition_rows: int
+    shards: tuple[tuple[str, str, tuple[str, ...]], ...]  # (snapshot, shard, row files), sorted
+    has_domain: bool  # some row file has a domain column (then rows without one get a null domain)
+
+
+@dataclass(frozen=True)
+class ShardRowsTask:
+    """A source shard whose rows a worker reads itself from the mixture's row files."""
+
+    store_root: str
+    snapshot: str
+    shard: str
+    files: tuple[str, ...]
+    has_domain: bool
+
+
+def plan_mixture(store: Store, name: str) -> MixturePlan:
+    """Check every row file (as :func:`load_mixture` does, one file at a time) and note which files hold each
+    (snapshot, shard)'s rows with repetitions > 0; raise the same clear errors."""
+    summary, files = mixture_files(store, name)
+    zero = positive = 0
+    has_domain = False
+    where: dict[tuple[str, str], list[str]] = {}
+    for url in files:
+        rows = read_mixture_rows(url)
+        has_domain = has_domain or "domain" in rows.column_names
+        kept = rows.filter(pc.greater(rows["repetitions"], 0))
+        zero += len(rows) - len(kept)
+        positive += len(kept)
+        if pc.any(pc.or_(pc.is_null(kept["snapshot"]), pc.is_null(kept["shard"]))).as_py():
+            raise ValueError(f"{url}: null snapshot or shard in the mixture rows")
+        keys = pa.table({"snapshot": kept["snapshot"], "shard": kept["shard"]})
+        grouped = keys.group_by(["snapshot", "shard"], use_threads=False).aggregate([])
+        for key in zip(grouped["snapshot"].to_pylist(), grouped["shard"].to_pylist(), strict=True):
+            where.setdefault((str(key[0]), str(key[1])), []).append(url)
+    if positive == 0:
+        raise ValueError(f"mixture {name!r} selects no document (every row has repetitions == 0)")
+    for snapshot, shard in where:
+        validate_name(snapshot, "snapshot")
+        validate_name(shard, "shard")
+    shards = tuple((snap, shard, tuple(urls)) for (snap, shard), urls in sorted(where.items()))
+    return MixturePlan(name, summary, files, zero, shards, has_domain)
+
+
+def shard_rows_tasks(store: Store, plan: MixturePlan) -> list[ShardRowsTask]:
+    return [
+        ShardRowsTask(store.root, snap, shard, urls, plan.has_domain) for snap, shard, urls in plan.shards
+    ]
+
+
+def read_shard_rows(task: ShardRowsTask) -> SourceShardTask:
+    """One source shard's rows from its row files, grouped by id as :func:`source_shard_tasks` groups them."""
+    tables = []
+    for url in task.files:
+        rows = read_mixture_rows(url)
+        mine = pc.and_(
+            pc.and_(pc.equal(rows["snapshot"], task.snapshot), pc.equal(rows["shard"], task.shard)),
+            pc.greater(rows["repetitions"], 0),
+        )
+        rows = rows.filter(mine)
+        if task.has_domain and "domain" not in rows.column_names:
+            rows = rows.append_column("domain", pa.nulls(len(rows), pa.string()))
+        tables.append(rows)
+    part = pa.concat_tables(tables, promote_options="default").sort_by([("id", "ascending")])
+    return SourceShardTask(task.store_root, task.snapshot, task.shard, _group_ids(part, task.has_domain))
 
 
 def materialise_source_shard(task: SourceShardTask) -> SourceShardResult:

@@ -54,7 +54,7 @@ from tasks.publish.manifest import (
     Manifest,
     version_label,
 )
-from tasks.publish.mixture import MixtureInput, load_mixture, source_shard_tasks
+from tasks.publish.mixture import MixturePlan, plan_mixture, shard_rows_tasks
 from tasks.publish.objectstore import ObjectStore, ObjectStoreError, S3ObjectStore, open_store, sha256_hex
 from tasks.publish.staging import StagedShard, staging_folder
 from tasks.publish.streamed import PartTask, merge_parts, write_part
@@ -98,8 +98,8 @@ FAILPOINT_ENV = "QUARRY_PUBLISH_FAILPOINT"  # "stall-after-shards:K": crash test
 def publish_mixture(config: PublishConfig) -> PublishResult:
     store = Store(config.store)
     target = open_store(config.target)
-    mixture = load_mixture(store, config.name)
-    anneal_input = load_mixture(store, config.annealing) if config.annealing else None
+    mixture = plan_mixture(store, config.name)
+    anneal_input = plan_mixture(store, config.annealing) if config.annealing else None
 
     with staging_folder(config.release) as staging:
         main = _materialise(config, store, mixture, staging, "part")
@@ -151,12 +151,12 @@ class Materialised:
 
 
 def _materialise(
-    config: PublishConfig, store: Store, mixture: MixtureInput, staging: str, prefix: str
+    config: PublishConfig, store: Store, mixture: MixturePlan, staging: str, prefix: str
 ) -> Materialised:
     """Join the mixture's rows to their documents, one part per source shard (sorted by domain, id), and merge
     the parts into release shards ``shards/<prefix>-NNNNN.parquet`` (see :mod:`tasks.publish.streamed`: the
     bytes of a global stable sort by (domain, id), one release shard in memory at a time)."""
-    tasks_ = source_shard_tasks(store, mixture)
+    tasks_ = shard_rows_tasks(store, mixture)  # each worker reads its source shard's rows itself
     in_process = config.cluster.n_workers == 0 and not config.cluster.address
     parts_root = (
         os.path.join(staging, "_parts", prefix)
@@ -172,7 +172,7 @@ def _materialise(
             description=f"publish {mixture.name}: read documents",
         )
         missing = sum(r.missing for r in results)
-        total_rows = sum(len(t.rows) for t in tasks_)
+        total_rows = sum(r.wanted for r in results)
         if total_rows and missing / total_rows > config.max_missing_fraction:
             raise ValueError(
                 f"mixture {mixture.name!r} references {missing} of {total_rows} documents that are not in the "
@@ -201,7 +201,7 @@ def _materialise(
 
 
 def _stage_annealing(
-    config: PublishConfig, store: Store, mixture: MixtureInput, staging: str
+    config: PublishConfig, store: Store, mixture: MixturePlan, staging: str
 ) -> tuple[Annealing, list[StagedShard]]:
     """Materialise and stage the annealing mixture as ``shards/annealing-*.parquet``; its manifest entry."""
     materialised = _materialise(config, store, mixture, staging, ANNEALING_PREFIX)

@@ -28,7 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.publish.contents import GroupSums, group_sums
-from tasks.publish.mixture import OUTPUT_SCHEMA, SourceShardTask, materialise_source_shard
+from tasks.publish.mixture import (
+    OUTPUT_SCHEMA,
+    ShardRowsTask,
+    SourceShardTask,
+    materialise_source_shard,
+    read_shard_rows,
+)
 from tasks.publish.staging import StagedShard, write_release_shard
 from tasks.storage import open_input, remove, write_bytes_atomic
 from tasks.storage.fs import resolve
@@ -36,7 +42,7 @@ from tasks.storage.fs import resolve
 
 @dataclass(frozen=True)
 class PartTask:
-    task: SourceShardTask
+    task: SourceShardTask | ShardRowsTask  # rows given, or read by the worker from the mixture's row files
     url: str  # where this source shard's part goes
 
 
@@ -44,6 +50,7 @@ class PartTask:
 class PartResult:
     url: str | None  # None: no document of this source shard was found
     rows: int
+    wanted: int  # the source shard's selected ids (found or missing)
     missing: int
     model_versions: tuple[str, ...]
     domains: GroupSums = field(default_factory=dict)
@@ -56,10 +63,11 @@ MERGE_FAN_IN = 32  # parts merged at once; more parts are first merged in contig
 
 def write_part(part: PartTask) -> PartResult:
     """Materialise one source shard and write it as a part sorted by (domain, id); return only counts."""
-    result = materialise_source_shard(part.task)
+    task = read_shard_rows(part.task) if isinstance(part.task, ShardRowsTask) else part.task
+    result = materialise_source_shard(task)
     table = result.table
     if not len(table):
-        return PartResult(None, 0, result.missing, result.model_versions)
+        return PartResult(None, 0, len(task.rows), result.missing, result.model_versions)
     table = table.sort_by([("domain", "ascending"), ("id", "ascending")])
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", row_group_size=PART_ROW_GROUP)
@@ -67,6 +75,7 @@ def write_part(part: PartTask) -> PartResult:
     return PartResult(
         part.url,
         len(table),
+        len(task.rows),
         result.missing,
         result.model_versions,
         domains=group_sums(table, "domain"),
