@@ -86,7 +86,8 @@ def write_part(part: PartTask) -> PartResult:
 def _keyed_rows(index: int, url: str, batch_rows: int) -> Iterator[tuple[str, str, int, int, pa.RecordBatch]]:
     """(domain, id, part index, row, batch) for every row of a part, one record batch in memory at a time."""
     with open_input(url) as fh:
-        for batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_rows):
+        # pre_buffer (pyarrow's default) would read every row group of the file up front
+        for batch in pq.ParquetFile(fh, pre_buffer=False).iter_batches(batch_size=batch_rows):
             domains = batch.column("domain").to_pylist()
             ids = batch.column("id").to_pylist()
             for row, (domain, doc_id) in enumerate(zip(domains, ids, strict=True)):
