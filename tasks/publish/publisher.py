@@ -56,7 +56,7 @@ from tasks.publish.manifest import (
 )
 from tasks.publish.mixture import MixturePlan, plan_mixture, shard_rows_tasks
 from tasks.publish.objectstore import ObjectStore, ObjectStoreError, S3ObjectStore, open_store, sha256_hex
-from tasks.publish.staging import StagedShard, staging_folder
+from tasks.publish.staging import StagedShard, reclaim_dead_parts, staging_folder
 from tasks.publish.streamed import PartTask, merge_parts, write_part
 from tasks.publish.versions import (
     HEARTBEAT,
@@ -90,7 +90,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANNEALING_PREFIX = "annealing"  # shards/annealing-*.parquet: the annealing mixture's shards
-PARTS_DIR = "_publish"  # <store>/_publish/<id>-<prefix>/: a cluster run's parts, removed when merged
+PARTS_DIR = "_publish"  # <store>/_publish/<staging>-<prefix>/: a cluster run's parts, removed when merged
 FAILPOINT_ENV = "QUARRY_PUBLISH_FAILPOINT"  # "stall-after-shards:K": crash tests stop a real publisher there
 
 
@@ -158,11 +158,11 @@ def _materialise(
     bytes of a global stable sort by (domain, id), one release shard in memory at a time)."""
     tasks_ = shard_rows_tasks(store, mixture)  # each worker reads its source shard's rows itself
     in_process = config.cluster.n_workers == 0 and not config.cluster.address
-    parts_root = (
-        os.path.join(staging, "_parts", prefix)
-        if in_process
-        else f"{store.root}/{PARTS_DIR}/{uuid.uuid4().hex}-{prefix}"  # workers need not share our disk
-    )
+    if in_process:
+        parts_root = os.path.join(staging, "_parts", prefix)
+    else:  # workers need not share our disk; named after our staging folder, so a dead run's parts are reclaimed
+        reclaim_dead_parts(f"{store.root}/{PARTS_DIR}")
+        parts_root = f"{store.root}/{PARTS_DIR}/{os.path.basename(staging)}-{prefix}"
     try:
         results = run_shards(
             write_part,

@@ -112,6 +112,22 @@ def reclaim_dead_staging(root: str | None = None) -> list[str]:
     return reclaimed
 
 
+def reclaim_dead_parts(parts_url: str) -> list[str]:
+    """Remove the part folders (``<store>/_publish/<staging folder name>-<prefix>``) that dead publishers of
+    this host left in the store (a cluster publish killed before its merge); return their names. A live or
+    foreign publisher's folder is left alone."""
+    from tasks.storage.fs import join, list_dirs, remove
+
+    reclaimed = []
+    for name in list_dirs(parts_url):
+        owner = owner_of(name)
+        if owner is not None and owner.dead():
+            remove(join(parts_url, name), recursive=True)
+            log.info("reclaimed the publish parts of a dead publisher: %s", name)
+            reclaimed.append(name)
+    return reclaimed
+
+
 @contextlib.contextmanager
 def staging_folder(release: str, root: str | None = None) -> Iterator[str]:
     """A fresh staging folder for this process (removed on exit); dead publishers' folders go first."""

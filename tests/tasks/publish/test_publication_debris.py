@@ -299,3 +299,24 @@ def test_promote_false_writes_the_version_but_keeps_latest(tmp_path: Path, share
     assert promoted.manifest.validation == {"passed": False, "reason": "spearman"}
     assert open_mixture(f"{target}/web-en").version == 2
     assert [v.label for v in list_versions(f"{target}/web-en")] == ["v1", "v2"]
+
+
+def test_a_dead_cluster_publishers_parts_in_the_store_are_reclaimed(tmp_path: Path) -> None:
+    """A cluster publish writes its parts under ``<store>/_publish/``, named after its staging folder; a run
+    killed before its merge leaves them there. The next cluster publish on this host removes a dead publisher's
+    parts, and never a live one's or another host's."""
+    from tasks.publish.staging import reclaim_dead_parts
+
+    parts = tmp_path / "store" / "_publish"
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead_pid = proc.pid  # a process that ran and is gone
+    me = os.getpid()
+    dead = parts / f"quarry-publish-{host_tag()}-{dead_pid}-{process_start(me) or 1}-rel-abc-part"
+    alive = parts / f"quarry-publish-{host_tag()}-{me}-{process_start(me) or 0}-rel-def-part"
+    elsewhere = parts / f"quarry-publish-00000000-{dead_pid}-1-rel-ghi-part"
+    for folder in (dead, alive, elsewhere):
+        folder.mkdir(parents=True)
+        (folder / "000000.parquet").write_bytes(b"part")
+    assert reclaim_dead_parts(str(parts)) == [dead.name]
+    assert sorted(p.name for p in parts.iterdir()) == sorted([alive.name, elsewhere.name])
