@@ -71,7 +71,8 @@ def build_store(root: Path, docs: int, shard_docs: int) -> None:
 def measure(kind: str, store: str, old_mix: str | None) -> dict[str, float]:
     import numpy as np
 
-    from tasks.mix.sampling import QUALITY_CRITERIA, DomainParams, QuaDMixSpec
+    from tasks.mix.sampling import QUALITY_CRITERIA
+    from tasks.mix.specs import DomainParams, QuaDMixSpec
     from tasks.rate.sample import stratified_sample
     from tasks.runner import ClusterConfig
 

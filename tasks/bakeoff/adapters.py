@@ -134,7 +134,7 @@ def rebalance(ctx: Context) -> Selection:
 
 def _probe_values(ctx: Context, k: int) -> list[npt.NDArray[np.float64]]:
     """``k`` varied RegMix mixtures of the sample (Dirichlet domain weights), as sampling values."""
-    from tasks.mix.sampling import RegMixSpec
+    from tasks.mix.specs import RegMixSpec
     from tasks.sweep.train import sample_mixture
 
     domains = sorted(ctx.corpus.stats.domain_tokens)
@@ -212,7 +212,7 @@ def preselect(ctx: Context) -> Selection:
 def climb(ctx: Context) -> Selection:
     """CLIMB's best RegMix domain weights, as the sweep's RegMix sampling values scaled to the budget."""
     (search,) = _need("tasks.methods.climb", "climb_regmix")
-    from tasks.mix.sampling import RegMixSpec
+    from tasks.mix.specs import RegMixSpec
     from tasks.sweep.train import sample_mixture
 
     s = ctx.settings

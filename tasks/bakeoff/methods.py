@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from tasks.bakeoff.settings import BakeoffSettings
-from tasks.mix.sampling import spec_from_json
+from tasks.mix.specs import spec_from_json
 from tasks.storage import exists, read_json
 from tasks.sweep.config import SweepConfig, SweepPaths
 from tasks.sweep.train import SampleCorpus, sample_mixture

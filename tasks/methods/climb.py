@@ -241,7 +241,7 @@ def climb_regmix(
     mixture and returns its objective (``config.objective`` over ``targets``). Candidates come from the sweep's
     RegMix sampler (:func:`tasks.sweep.params.sample_regmix`). The proxies are ``config.model``; keep them tiny
     (``token_budget`` overrides ``config.token_budget``): this is the bake-off's most expensive arm."""
-    from tasks.mix.sampling import RegMixSpec
+    from tasks.mix.specs import RegMixSpec
     from tasks.sweep.config import objective_value
     from tasks.sweep.params import sample_regmix
     from tasks.sweep.train import sample_mixture

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from tasks.illusion.classifier import train_classifier
 
 if TYPE_CHECKING:
-    from tasks.mix.sampling import SamplingSpec
+    from tasks.mix.specs import SamplingSpec
     from tasks.sweep.config import SweepConfig
     from tasks.sweep.model import ProxyModelConfig
     from tasks.sweep.tokenizer import TokenArray

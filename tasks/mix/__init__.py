@@ -48,8 +48,8 @@ a skipped shard (listed with its reason in ``summary.json`` → ``corpus.shards_
   differences to uniform sampling (see :func:`tasks.sweep.validate.comparison`).
 """
 
-from tasks.mix.sampling import (
-    QUALITY_CRITERIA,
+from tasks.mix.sampling import QUALITY_CRITERIA
+from tasks.mix.specs import (
     DomainParams,
     GumbelSpec,
     QuaDMixSpec,

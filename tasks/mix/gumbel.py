@@ -20,8 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tasks.mix.sampling import CorpusStats, FloatArray, GumbelSpec, hash_uniform
+from tasks.mix.sampling import CorpusStats, FloatArray, hash_uniform
 from tasks.mix.sketch import QuantileSketch
+from tasks.mix.specs import GumbelSpec
 
 
 def gumbel_noise(ids: Sequence[str], seed: int) -> FloatArray:

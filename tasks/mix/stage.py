@@ -29,18 +29,14 @@ from tasks.mix.corpus import DomainColumn, ShardRef, ShardSkipped, list_shards, 
 from tasks.mix.reduce import DEFAULT_FAN_IN, merge_ranks, merge_stats, ranks_from_files, stats_from_files
 from tasks.mix.sampling import (
     CorpusStats,
-    QuaDMixSpec,
-    SamplingSpec,
-    TopKSpec,
     merge_scores,
     normalise_scores,
     rank_sketches,
     repetitions,
     sampling_values,
-    spec_criteria,
-    spec_from_json,
 )
 from tasks.mix.sketch import DEFAULT_SKETCH_SIZE, QuantileSketch
+from tasks.mix.specs import QuaDMixSpec, SamplingSpec, TopKSpec, spec_criteria, spec_from_json
 from tasks.runner import ClusterConfig, run_shards
 from tasks.storage import (
     CompletionMarkers,

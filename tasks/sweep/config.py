@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from tasks.mix.corpus import DomainColumn
-from tasks.mix.sampling import (
-    QUALITY_CRITERIA,
-)
+from tasks.mix.sampling import QUALITY_CRITERIA
 from tasks.runner import ClusterConfig
 from tasks.storage import (
     CompletionMarkers,

@@ -9,14 +9,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tasks.mix.sampling import (
-    CorpusStats,
-    QuaDMixSpec,
-    RegMixSpec,
-    SamplingSpec,
-    normalise_scores,
-    spec_from_json,
-)
+from tasks.mix.sampling import CorpusStats, normalise_scores
+from tasks.mix.specs import QuaDMixSpec, RegMixSpec, SamplingSpec, spec_from_json
 from tasks.storage import (
     exists,
     read_json,

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tasks.mix.sampling import DomainParams, QuaDMixSpec, RegMixSpec, expected_mass, sigmoid_value
+from tasks.mix.sampling import expected_mass, sigmoid_value
+from tasks.mix.specs import DomainParams, QuaDMixSpec, RegMixSpec
 
 F64 = npt.NDArray[np.float64]
 

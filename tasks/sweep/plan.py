@@ -13,9 +13,7 @@ import pyarrow as pa
 
 from tasks.errors import NotReady
 from tasks.mix.corpus import DomainColumn, ScoredShard, ShardRef, ShardSkipped, list_shards, load_shard
-from tasks.mix.sampling import (
-    hash_uniform,
-)
+from tasks.mix.sampling import hash_uniform
 from tasks.runner import ClusterConfig, run_shards
 from tasks.storage import (
     Store,

@@ -10,14 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.mix.sampling import (
-    CorpusStats,
-    SamplingSpec,
-    normalise_scores,
-    repetitions,
-    sampling_values,
-    spec_from_json,
-)
+from tasks.mix.sampling import CorpusStats, normalise_scores, repetitions, sampling_values
+from tasks.mix.specs import SamplingSpec, spec_from_json
 from tasks.storage import (
     read_parquet,
     write_json_atomic,

@@ -12,12 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.mix.sampling import (
-    SamplingSpec,
-    TopKSpec,
-    UniformSpec,
-    spec_from_json,
-)
+from tasks.mix.specs import SamplingSpec, TopKSpec, UniformSpec, spec_from_json
 from tasks.storage import (
     exists,
     read_json,

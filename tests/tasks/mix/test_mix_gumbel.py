@@ -16,16 +16,9 @@ from tasks.cli import main as quarry
 from tasks.methods.budget import gumbel_topk
 from tasks.mix.corpus import list_shards, load_shard
 from tasks.mix.gumbel import gumbel_threshold
-from tasks.mix.sampling import (
-    CorpusStats,
-    GumbelSpec,
-    TopKSpec,
-    repetitions,
-    sampling_values,
-    spec_criteria,
-    spec_from_json,
-)
+from tasks.mix.sampling import CorpusStats, repetitions, sampling_values
 from tasks.mix.sketch import DEFAULT_SKETCH_SIZE
+from tasks.mix.specs import GumbelSpec, TopKSpec, spec_criteria, spec_from_json
 from tasks.storage import Store
 
 N = 20_000

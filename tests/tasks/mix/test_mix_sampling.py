@@ -7,19 +7,14 @@ import pytest
 
 from tasks.mix.sampling import (
     CorpusStats,
-    DomainParams,
-    QuaDMixSpec,
-    RegMixSpec,
-    TopKSpec,
-    UniformSpec,
     expected_mass,
     hash_uniform,
     repetitions,
     sampling_values,
     sigmoid_value,
-    spec_from_json,
 )
 from tasks.mix.sketch import QuantileSketch
+from tasks.mix.specs import DomainParams, QuaDMixSpec, RegMixSpec, TopKSpec, UniformSpec, spec_from_json
 
 CRITERIA = ("educational_value", "cleanliness")
 

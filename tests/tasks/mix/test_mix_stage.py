@@ -18,15 +18,9 @@ from tasks.cli import main as quarry
 from tasks.mix import MixConfig, run_mix
 from tasks.mix import stage as stage
 from tasks.mix.corpus import list_shards, load_shard
-from tasks.mix.sampling import (
-    QUALITY_CRITERIA,
-    CorpusStats,
-    DomainParams,
-    QuaDMixSpec,
-    repetitions,
-    sampling_values,
-)
+from tasks.mix.sampling import QUALITY_CRITERIA, CorpusStats, repetitions, sampling_values
 from tasks.mix.sketch import QuantileSketch
+from tasks.mix.specs import DomainParams, QuaDMixSpec
 from tasks.runner import ClusterConfig
 from tasks.storage import Store, write_parquet_atomic
 
@@ -94,7 +88,7 @@ def test_quadmix_mixture_matches_in_memory_function(corpus: CorpusInfo, tmp_path
     toks = np.concatenate([s.n_tokens for s in shards])
     scores = np.concatenate([s.scores for s in shards])
     stats = CorpusStats.from_arrays(doms, toks, scores, QUALITY_CRITERIA, max_size=1 << 30)
-    from tasks.mix.sampling import spec_from_json
+    from tasks.mix.specs import spec_from_json
 
     values = sampling_values(
         spec_from_json(spec),
