@@ -42,7 +42,8 @@ class QualityClassifier:
         for i, (lbls, ps) in enumerate(zip(labels, probs, strict=True)):
             p = dict(zip(lbls, (float(v) for v in ps), strict=True))
             out[i] = p.get(HQ_LABEL, 1.0 - p.get(WEB_LABEL, 1.0))
-        return out
+        # fastText adds 1e-5 to each probability before it returns it: a certain label comes back as 1.00001
+        return np.clip(out, 0.0, 1.0)
 
 
 def train_classifier(
