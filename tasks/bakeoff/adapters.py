@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tasks.bakeoff.methods import Context, Selection, Unavailable, fill_to_budget, scale_to_budget
+from tasks.bakeoff.methods import Context, Selection, Unavailable, scale_to_budget
+from tasks.methods.budget import fill_in_order
 from tasks.storage import Store, exists, read_parquet
 
 
@@ -196,7 +197,7 @@ def preselect(ctx: Context) -> Selection:
     scores = np.asarray(scores_fn(texts, pos_texts, neg_texts, s.seed), dtype=np.float64)
     order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), kind="stable")
     return Selection(
-        fill_to_budget(order, ctx.n_tokens, ctx.budget_tokens),
+        fill_in_order(order, ctx.n_tokens, ctx.budget_tokens, crossing="closer"),
         {
             "probe_proxies": len(done),
             "probe_target_losses": target_loss.tolist(),

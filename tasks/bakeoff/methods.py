@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from tasks.bakeoff.settings import BakeoffSettings
+from tasks.methods.budget import fill_in_order
 from tasks.mix.specs import spec_from_json
 from tasks.storage import exists, read_json
 from tasks.sweep.config import SweepConfig, SweepPaths
@@ -73,21 +74,6 @@ class Selection:
 Method = Callable[[Context], Selection]
 
 
-def fill_to_budget(order: npt.ArrayLike, n_tokens: npt.ArrayLike, budget: float) -> Values:
-    """Value 1 for the documents taken in ``order`` until their tokens reach ``budget`` (the document crossing
-    it is taken when that lands closer to the budget than stopping short), 0 for the rest."""
-    idx = np.asarray(order, dtype=np.int64)
-    tokens = np.asarray(n_tokens, dtype=np.float64)
-    values = np.zeros(len(tokens), dtype=np.float64)
-    cum = np.cumsum(tokens[idx])
-    k = int(np.searchsorted(cum, budget, side="left"))
-    if k < len(idx):
-        under = budget - (cum[k - 1] if k > 0 else 0.0)
-        k += int(cum[k] - budget <= under)
-    values[idx[:k]] = 1.0
-    return values
-
-
 def scale_to_budget(values: npt.ArrayLike, n_tokens: npt.ArrayLike, budget: float) -> Values:
     """The same mixture (relative sampling values) at ``budget`` expected tokens."""
     v = np.asarray(values, dtype=np.float64)
@@ -102,7 +88,7 @@ def scale_to_budget(values: npt.ArrayLike, n_tokens: npt.ArrayLike, budget: floa
 def uniform(ctx: Context) -> Selection:
     """Random documents (a seeded permutation) up to the budget: sampling without replacement."""
     order = np.random.default_rng(ctx.settings.seed).permutation(len(ctx.n_tokens))
-    return Selection(fill_to_budget(order, ctx.n_tokens, ctx.budget_tokens))
+    return Selection(fill_in_order(order, ctx.n_tokens, ctx.budget_tokens, crossing="closer"))
 
 
 def topk(ctx: Context) -> Selection:
@@ -112,7 +98,9 @@ def topk(ctx: Context) -> Selection:
     col = ctx.corpus.scores[:, list(ctx.config.criteria).index(criterion)]
     col = np.where(np.isfinite(col), col, -np.inf)
     order = np.argsort(-col, kind="stable")
-    return Selection(fill_to_budget(order, ctx.n_tokens, ctx.budget_tokens), {"criterion": criterion})
+    return Selection(
+        fill_in_order(order, ctx.n_tokens, ctx.budget_tokens, crossing="closer"), {"criterion": criterion}
+    )
 
 
 def chosen(ctx: Context) -> Selection:

@@ -15,6 +15,8 @@ selection overshoots by less than one document).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
 
@@ -37,9 +39,18 @@ def _check_budget(budget_tokens: float) -> float:
     return budget
 
 
-def fill_budget(keys: npt.ArrayLike, n_tokens: npt.ArrayLike, budget_tokens: float) -> FloatArray:
+Crossing = Literal["take", "closer"]
+"""What happens to the document whose tokens cross the budget: ``take`` keeps it (the selection overshoots by
+less than one document, QuRating's rule); ``closer`` keeps it only when that lands closer to the budget than
+stopping short (the bake-off's uniform and top-k arms, which compare selections of equal size)."""
+
+
+def fill_budget(
+    keys: npt.ArrayLike, n_tokens: npt.ArrayLike, budget_tokens: float, crossing: Crossing = "take"
+) -> FloatArray:
     """0/1 values: documents in descending ``keys`` order (ties by position) until their tokens reach
-    ``budget_tokens``. Non-finite keys (NaN, -inf) are never taken; ``+inf`` keys are taken first."""
+    ``budget_tokens``, the crossing document kept or not by ``crossing``. Non-finite keys (NaN, -inf) are
+    never taken; ``+inf`` keys are taken first."""
     k = np.asarray(keys, dtype=np.float64)
     if k.ndim != 1:
         raise ValueError("keys must be one-dimensional")
@@ -48,11 +59,39 @@ def fill_budget(keys: npt.ArrayLike, n_tokens: npt.ArrayLike, budget_tokens: flo
     usable = ~np.isnan(k) & (k > -np.inf)
     idx = np.flatnonzero(usable)
     order = idx[np.argsort(-k[idx], kind="stable")]
-    spent_before = np.cumsum(tokens[order]) - tokens[order]
-    take = order[spent_before < budget]
+    take = order[: _taken(np.cumsum(tokens[order]), budget, crossing)]
     values = np.zeros(len(k), dtype=np.float64)
     values[take] = 1.0
     return values
+
+
+def fill_in_order(
+    order: npt.ArrayLike, n_tokens: npt.ArrayLike, budget_tokens: float, crossing: Crossing = "take"
+) -> FloatArray:
+    """:func:`fill_budget` with the documents taken in the given ``order`` (indices; documents not in it are
+    never taken)."""
+    idx = np.asarray(order, dtype=np.int64)
+    n = len(np.asarray(n_tokens))
+    if idx.ndim != 1 or np.any((idx < 0) | (idx >= n)) or len(np.unique(idx)) != len(idx):
+        raise ValueError(f"order must list distinct document indices in [0, {n})")
+    keys = np.full(n, -np.inf)
+    keys[idx] = np.arange(len(idx), 0, -1, dtype=np.float64)
+    return fill_budget(keys, n_tokens, budget_tokens, crossing)
+
+
+def _taken(cum_tokens: FloatArray, budget: float, crossing: Crossing) -> int:
+    """How many of the documents (in order, cumulative tokens ``cum_tokens``) the budget takes."""
+    if crossing not in ("take", "closer"):
+        raise ValueError(f"crossing must be 'take' or 'closer', got {crossing!r}")
+    if budget <= 0:
+        return 0
+    k = int(np.searchsorted(cum_tokens, budget, side="left"))  # the first document reaching the budget
+    if k >= len(cum_tokens):
+        return len(cum_tokens)
+    if crossing == "take":
+        return k + 1
+    short = budget - (float(cum_tokens[k - 1]) if k > 0 else 0.0)
+    return k + int(float(cum_tokens[k]) - budget <= short)
 
 
 def gumbel_keys(log_weights: npt.ArrayLike, seed: int, temperature: float = 1.0) -> FloatArray:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mix"))
 from quarry_scored_corpus import build_scored_corpus
 
 from tasks.bakeoff import BakeoffSettings, run_bakeoff, settings_from_params
-from tasks.bakeoff.methods import Unavailable, chosen, fill_to_budget, scale_to_budget
+from tasks.bakeoff.methods import Unavailable, chosen, scale_to_budget
 from tasks.bakeoff.runner import FILES, bakeoff_url, prepare, split_targets
 from tasks.cli import main
 from tasks.report import ReportInputs, render_html
@@ -138,10 +138,6 @@ def test_chosen_arm_is_the_chosen_mixture_scaled_to_the_budget(sweep: dict[str, 
 
 def test_budget_helpers() -> None:
     tokens = np.array([100, 300, 50, 200, 350])
-    v = fill_to_budget([4, 3, 2, 1, 0], tokens, 600)  # 350 + 200 = 550; + 50 = 600
-    assert v.tolist() == [0, 0, 1, 1, 1]
-    v = fill_to_budget([1, 0, 4], tokens, 420)  # 300 + 100 = 400 (20 short) beats 750
-    assert v.tolist() == [1, 1, 0, 0, 0]
     assert float((scale_to_budget([1, 2, 0, 0, 1], tokens, 500) * tokens).sum()) == pytest.approx(500)
     with pytest.raises(Unavailable):
         scale_to_budget(np.zeros(5), tokens, 500)

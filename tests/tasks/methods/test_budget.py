@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.methods.budget import budget_of, gumbel_topk, top_by_score
+from tasks.methods.budget import budget_of, fill_budget, fill_in_order, gumbel_topk, top_by_score
 
 
 def test_budget_is_reached_by_at_most_one_document_more() -> None:
@@ -54,3 +54,25 @@ def test_bad_input_is_a_clear_error() -> None:
         gumbel_topk(np.zeros(3), np.ones(3), 1, seed=0, temperature=-1)
     with pytest.raises(ValueError, match="budget"):
         top_by_score(np.zeros(3), np.ones(3), -1)
+
+
+def test_crossing_document_rule() -> None:
+    """``take`` keeps the document that crosses the budget; ``closer`` keeps it only when that lands nearer."""
+    tokens = np.array([100, 300, 50, 200, 350])
+    assert fill_in_order([4, 3, 2, 1, 0], tokens, 600, crossing="closer").tolist() == [0, 0, 1, 1, 1]  # exact
+    # 300 + 100 = 400 is 20 short; taking document 4 too would overshoot by 330.
+    assert fill_in_order([1, 0, 4], tokens, 420, crossing="closer").tolist() == [1, 1, 0, 0, 0]
+    assert fill_in_order([1, 0, 4], tokens, 420, crossing="take").tolist() == [1, 1, 0, 0, 1]
+    # At 600: stopping at 400 is 200 short, taking document 4 (750) 150 over: it is taken.
+    assert fill_in_order([1, 0, 4], tokens, 600, crossing="closer").tolist() == [1, 1, 0, 0, 1]
+    # Keys and an explicit order agree; documents outside the order are never taken.
+    keys = np.array([3.0, 4.0, -np.inf, -np.inf, 2.0])
+    assert np.array_equal(
+        fill_budget(keys, tokens, 420, "closer"), fill_in_order([1, 0, 4], tokens, 420, "closer")
+    )
+    assert fill_in_order([1], tokens, 10_000).tolist() == [0, 1, 0, 0, 0]
+    assert fill_in_order([1, 0], tokens, 0).tolist() == [0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="distinct"):
+        fill_in_order([1, 1], tokens, 100)
+    with pytest.raises(ValueError, match="crossing"):
+        fill_budget(keys, tokens, 100, "nearest")  # type: ignore[arg-type]
