@@ -1,14 +1,14 @@
 """The mix stage: apply one sampling function to the whole scored corpus (Dask, shard by shard).
 
-Three passes over the attribute columns (text is never read):
+Three passes over the attribute columns (text is never read; the per-shard work is in :mod:`tasks.mix.passes`):
 
 1. per shard: per-domain score sketches and token totals → merged into ``_work/stats.json``;
 2. QuaDMix only, per shard: per-domain token-weighted sketch of the merged score → ``_work/ranks.json``;
 3. per shard: sampling value → repetitions (hash of seed and id) → ``documents/<snapshot>/<shard>.parquet``
    and a completion marker carrying the shard's per-domain totals.
 
-Each pass caches per-shard results, so a rerun redoes only what is missing; ``summary.json`` is written last.
-The output format is documented in ``tasks/mix/__init__.py``.
+Each pass caches per-shard results, so a rerun redoes only what is missing; ``summary.json``
+(:mod:`tasks.mix.summary`) is written last. The output format is documented in ``tasks/mix/__init__.py``.
 """
 
 from __future__ import annotations
@@ -18,49 +18,24 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
-from tasks.mix.corpus import DomainColumn, ShardRef, ShardSkipped, list_shards, load_shard
+from tasks.mix.corpus import DomainColumn, list_shards
+from tasks.mix.layout import OUTPUT_SCHEMA, MixPaths, marker_name
+from tasks.mix.passes import apply_pass, ranks_pass, stats_pass
 from tasks.mix.reduce import DEFAULT_FAN_IN, merge_ranks, merge_stats, ranks_from_files, stats_from_files
-from tasks.mix.sampling import (
-    CorpusStats,
-    merge_scores,
-    normalise_scores,
-    rank_sketches,
-    repetitions,
-    sampling_values,
-)
-from tasks.mix.sketch import DEFAULT_SKETCH_SIZE, QuantileSketch
-from tasks.mix.specs import QuaDMixSpec, SamplingSpec, TopKSpec, spec_criteria, spec_from_json
+from tasks.mix.sampling import CorpusStats
+from tasks.mix.sketch import DEFAULT_SKETCH_SIZE
+from tasks.mix.specs import QuaDMixSpec, SamplingSpec, spec_criteria, spec_from_json
+from tasks.mix.summary import summarise
 from tasks.runner import ClusterConfig, run_shards
-from tasks.storage import (
-    CompletionMarkers,
-    Store,
-    exists,
-    join,
-    read_json,
-    validate_name,
-    write_json_atomic,
-    write_parquet_atomic,
-)
+from tasks.storage import Store, exists, join, read_json, validate_name, write_json_atomic
+
+__all__ = ["OUTPUT_SCHEMA", "MixConfig", "MixResult", "run_mix"]
 
 log = logging.getLogger(__name__)
-
-OUTPUT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("snapshot", pa.string()),
-        ("shard", pa.string()),
-        ("domain", pa.string()),
-        ("n_tokens", pa.int64()),
-        ("repetitions", pa.int32()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -110,181 +85,6 @@ class MixResult:
     summary: dict[str, Any]
 
 
-class _Paths:
-    def __init__(self, store: str, name: str) -> None:
-        self.store = Store(store)
-        self.root = self.store.mixtures(name)
-        self.config = join(self.root, "config.json")
-        self.summary = join(self.root, "summary.json")
-        self.stats = join(self.root, "_work", "stats.json")
-        self.ranks = join(self.root, "_work", "ranks.json")
-        self.markers = CompletionMarkers(self.store.markers("mix", name))
-
-    def shard_out(self, ref: ShardRef) -> str:
-        return join(self.root, "documents", ref.snapshot, f"{ref.shard}.parquet")
-
-    def shard_stats(self, ref: ShardRef) -> str:
-        return join(self.root, "_work", "stats", ref.snapshot, f"{ref.shard}.json")
-
-    def shard_ranks(self, ref: ShardRef) -> str:
-        return join(self.root, "_work", "ranks", ref.snapshot, f"{ref.shard}.json")
-
-
-def _marker_name(ref: ShardRef) -> str:
-    return f"{ref.snapshot}__{ref.shard}"
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_json(url: str, stamp: str) -> Any:
-    return read_json(url)
-
-
-# ---- pass 1 ----------------------------------------------------------------------------------------------------
-def _stats_pass(
-    ref: ShardRef, *, store: str, name: str, criteria: tuple[str, ...], domain_column: DomainColumn, size: int
-) -> dict[str, Any]:
-    """Write the shard's stats (sketches) to its ``_work/stats`` file; return only its counts (the driver reads
-    the sketches back one file at a time, :mod:`tasks.mix.reduce`)."""
-    paths = _Paths(store, name)
-    url = paths.shard_stats(ref)
-    if exists(url):
-        out: dict[str, Any] = read_json(url)
-    else:
-        try:
-            shard = load_shard(Store(store), ref, criteria=criteria, domain_column=domain_column)
-        except ShardSkipped as exc:
-            out = {"skipped": str(exc)}
-        else:
-            stats = CorpusStats.from_arrays(shard.domains, shard.n_tokens, shard.scores, criteria, size)
-            out = {
-                "skipped": None,
-                "stats": stats.to_json(),
-                "dropped": shard.dropped,
-                "documents": len(shard),
-            }
-        write_json_atomic(url, out)
-    return {k: v for k, v in out.items() if k != "stats"}
-
-
-# ---- pass 2 ----------------------------------------------------------------------------------------------------
-def _ranks_pass(
-    ref: ShardRef,
-    *,
-    store: str,
-    name: str,
-    spec_json: Mapping[str, Any],
-    criteria: tuple[str, ...],
-    domain_column: DomainColumn,
-    size: int,
-    stats_stamp: str,
-) -> dict[str, Any]:
-    """Write the shard's per-domain rank sketches to its ``_work/ranks`` file; return only whether it was skipped."""
-    paths = _Paths(store, name)
-    url = paths.shard_ranks(ref)
-    if exists(url):
-        cached: dict[str, Any] = read_json(url)
-        return {"skipped": cached.get("skipped")}
-    spec = spec_from_json(spec_json)
-    assert isinstance(spec, QuaDMixSpec)
-    stats = CorpusStats.from_json(_cached_json(paths.stats, stats_stamp))
-    try:
-        shard = load_shard(Store(store), ref, criteria=criteria, domain_column=domain_column)
-    except ShardSkipped as exc:
-        out: dict[str, Any] = {"skipped": str(exc)}
-    else:
-        merged = merge_scores(
-            shard.domains, normalise_scores(shard.domains, shard.scores, stats), spec, criteria
-        )
-        ranks = rank_sketches(shard.domains, merged, shard.n_tokens, size)
-        out = {"skipped": None, "ranks": {d: s.to_json() for d, s in ranks.items()}}
-    write_json_atomic(url, out)
-    return {"skipped": out["skipped"]}
-
-
-# ---- pass 3 ----------------------------------------------------------------------------------------------------
-def _apply_pass(
-    ref: ShardRef,
-    *,
-    store: str,
-    name: str,
-    spec_json: Mapping[str, Any],
-    criteria: tuple[str, ...],
-    domain_column: DomainColumn,
-    seed: int,
-    topk: Mapping[str, Any] | None,
-    stamp: str,
-) -> dict[str, Any]:
-    """Write the shard's mixture rows and its marker (with per-domain totals); return the counts without the
-    per-domain totals, which the driver folds from the markers one at a time (S × d numbers otherwise)."""
-    paths = _Paths(store, name)
-    marker = _marker_name(ref)
-    if paths.markers.is_done(marker):
-        return _counts(paths.markers.info(marker))
-    spec = spec_from_json(spec_json)
-    stats = CorpusStats.from_json(_cached_json(paths.stats, stamp))
-    ranks = None
-    if isinstance(spec, QuaDMixSpec):
-        ranks = {d: QuantileSketch.from_json(s) for d, s in _cached_json(paths.ranks, stamp).items()}
-    try:
-        shard = load_shard(Store(store), ref, criteria=criteria, domain_column=domain_column)
-    except ShardSkipped as exc:
-        info: dict[str, Any] = {"skipped": str(exc)}
-        paths.markers.mark_done(marker, info)
-        return info
-    values = sampling_values(
-        spec,
-        domains=shard.domains,
-        n_tokens=shard.n_tokens,
-        scores=shard.scores,
-        criteria=criteria,
-        stats=stats,
-        ranks=ranks,
-        ids=shard.ids.tolist(),
-        seed=seed,
-    )
-    reps = repetitions(shard.ids.tolist(), values, seed)
-    sel = reps > 0
-    table = pa.table(
-        {
-            "id": pa.array(shard.ids[sel].tolist(), pa.string()),
-            "snapshot": pa.array([ref.snapshot] * int(sel.sum()), pa.string()),
-            "shard": pa.array([ref.shard] * int(sel.sum()), pa.string()),
-            "domain": pa.array(shard.domains[sel].tolist(), pa.string()),
-            "n_tokens": pa.array(shard.n_tokens[sel], pa.int64()),
-            "repetitions": pa.array(reps[sel].astype(np.int32), pa.int32()),
-        },
-        schema=OUTPUT_SCHEMA,
-    )
-    write_parquet_atomic(paths.shard_out(ref), table)
-    topk_keep = None
-    if topk is not None:
-        tk = sampling_values(
-            TopKSpec(criterion=str(topk["criterion"]), keep_fraction=float(topk["keep_fraction"])),
-            domains=shard.domains,
-            n_tokens=shard.n_tokens,
-            scores=shard.scores,
-            criteria=criteria,
-            stats=stats,
-        )
-        topk_keep = tk > 0
-    per_domain: dict[str, dict[str, float]] = {}
-    for d in sorted(set(shard.domains.tolist())):
-        m = shard.domains == d
-        per_domain[d] = {
-            "mixture_tokens": float((reps[m] * shard.n_tokens[m]).sum()),
-            "mixture_documents": int((reps[m] > 0).sum()),
-            "copies": int(reps[m].sum()),
-            "topk_tokens": float(shard.n_tokens[m & topk_keep].sum()) if topk_keep is not None else 0.0,
-        }
-    info = {"skipped": None, "documents": int(sel.sum()), "copies": int(reps.sum()), "domains": per_domain}
-    paths.markers.mark_done(marker, info)
-    return _counts(info)
-
-
-def _counts(info: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in info.items() if k != "domains"}
-
-
 # ---- the stage -------------------------------------------------------------------------------------------------
 def _resolve_spec(config: MixConfig) -> tuple[SamplingSpec, dict[str, Any] | None, str | None]:
     if config.spec is not None:
@@ -320,7 +120,7 @@ def _identity(config: MixConfig, spec: SamplingSpec, sweep_id: str | None) -> di
 
 def run_mix(config: MixConfig) -> MixResult:
     """Build (or resume, or return the finished) mixture ``config.name``."""
-    paths = _Paths(config.store, config.name)
+    paths = MixPaths(config.store, config.name)
     spec, report, sweep_id = _resolve_spec(config)
     ident = _identity(config, spec, sweep_id)
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
@@ -356,7 +156,7 @@ def run_mix(config: MixConfig) -> MixResult:
 
     # pass 1
     p1 = run_shards(
-        functools.partial(_stats_pass, size=config.sketch_size, **common),
+        functools.partial(stats_pass, size=config.sketch_size, **common),
         refs,
         names=names,
         cluster=cluster,
@@ -379,7 +179,7 @@ def run_mix(config: MixConfig) -> MixResult:
     if isinstance(spec, QuaDMixSpec):
         p2 = run_shards(
             functools.partial(
-                _ranks_pass, spec_json=spec_json, size=config.sketch_size, stats_stamp=stamp, **common
+                ranks_pass, spec_json=spec_json, size=config.sketch_size, stats_stamp=stamp, **common
             ),
             refs,
             names=names,
@@ -400,7 +200,7 @@ def run_mix(config: MixConfig) -> MixResult:
     )
     p3 = run_shards(
         functools.partial(
-            _apply_pass, spec_json=spec_json, seed=config.seed, topk=topk, stamp=stamp, **common
+            apply_pass, spec_json=spec_json, seed=config.seed, topk=topk, stamp=stamp, **common
         ),
         refs,
         names=names,
@@ -408,116 +208,13 @@ def run_mix(config: MixConfig) -> MixResult:
         description="mix-apply",
     )
     assert len(p3) == len(refs)
-    infos = (paths.markers.info(_marker_name(r)) for r in refs)  # read one at a time while summarising
-    summary = _summarise(config, spec, sweep_id, report, stats, refs, skipped, dropped, infos)
+    infos = (paths.markers.info(marker_name(r)) for r in refs)  # read one at a time while summarising
+    summary = summarise(config, spec, sweep_id, report, stats, refs, skipped, dropped, infos)
     write_json_atomic(paths.summary, summary)
     return _result(paths, summary)
 
 
-def _summarise(
-    config: MixConfig,
-    spec: SamplingSpec,
-    sweep_id: str | None,
-    report: Mapping[str, Any] | None,
-    stats: CorpusStats,
-    refs: Sequence[ShardRef],
-    skipped: Mapping[str, str],
-    dropped: Mapping[str, int],
-    infos: Iterable[Mapping[str, Any]],
-) -> dict[str, Any]:
-    corpus_total = stats.total_tokens
-    domains: dict[str, dict[str, Any]] = {}
-    all_domains = sorted(set(stats.domain_tokens) | _spec_domains(spec))
-    for d in all_domains:
-        domains[d] = {
-            "corpus_tokens": stats.domain_tokens.get(d, 0.0),
-            "corpus_documents": stats.domain_documents.get(d, 0),
-            "mixture_tokens": 0.0,
-            "mixture_documents": 0,
-            "copies": 0,
-            "topk_tokens": 0.0,
-        }
-    documents = copies = 0
-    for info in infos:
-        documents += int(info.get("documents", 0))
-        copies += int(info.get("copies", 0))
-        for d, v in (info.get("domains") or {}).items():
-            row = domains.setdefault(
-                d,
-                {
-                    "corpus_tokens": 0.0,
-                    "corpus_documents": 0,
-                    "mixture_tokens": 0.0,
-                    "mixture_documents": 0,
-                    "copies": 0,
-                    "topk_tokens": 0.0,
-                },
-            )
-            for k in ("mixture_tokens", "mixture_documents", "copies", "topk_tokens"):
-                row[k] += v[k]
-    mix_total = sum(v["mixture_tokens"] for v in domains.values())
-    topk_total = sum(v["topk_tokens"] for v in domains.values())
-    for v in domains.values():
-        v["proportion"] = v["mixture_tokens"] / mix_total if mix_total > 0 else 0.0
-        v["corpus_proportion"] = v["corpus_tokens"] / corpus_total if corpus_total > 0 else 0.0
-        v["epochs"] = v["mixture_tokens"] / v["corpus_tokens"] if v["corpus_tokens"] > 0 else 0.0
-    spec_domains = _spec_domains(spec)
-    baselines: dict[str, Any] = {
-        "uniform": {"proportions": {d: v["corpus_proportion"] for d, v in domains.items()}},
-    }
-    if config.topk_criterion:
-        baselines["topk"] = {
-            "criterion": config.topk_criterion,
-            "keep_fraction": config.topk_keep,
-            "tokens": topk_total,
-            "proportions": {
-                d: (v["topk_tokens"] / topk_total if topk_total > 0 else 0.0) for d, v in domains.items()
-            },
-        }
-    summary: dict[str, Any] = {
-        "name": config.name,
-        "format_version": 1,
-        "spec": spec.to_json(),
-        "seed": config.seed,
-        "sweep_id": sweep_id,
-        "snapshots": sorted({r.snapshot for r in refs}),
-        "created_at": time.time(),
-        "documents_path": "documents/<snapshot>/<shard>.parquet",
-        "corpus": {
-            "shards": len(refs),
-            "shards_skipped": dict(skipped),
-            "documents": int(sum(stats.domain_documents.values())),
-            "tokens": corpus_total,
-            "dropped": dict(dropped),
-        },
-        "mixture": {
-            "documents": documents,
-            "copies": copies,
-            "tokens": mix_total,
-        },
-        "domains": domains,
-        "unparameterised_domains": sorted(
-            d for d in stats.domain_tokens if spec_domains and d not in spec_domains
-        ),
-        "baselines": baselines,
-    }
-    if report is not None:
-        summary["proxy_comparison"] = {
-            "objective": report.get("objective"),
-            "quality": report.get("quality"),
-            "mixtures": report.get("mixtures"),
-        }
-    return summary
-
-
-def _spec_domains(spec: SamplingSpec) -> set[str]:
-    if isinstance(spec, QuaDMixSpec):
-        return set(spec.domains)
-    weights = getattr(spec, "weights", None)
-    return set(weights) if weights else set()
-
-
-def _result(paths: _Paths, summary: Mapping[str, Any]) -> MixResult:
+def _result(paths: MixPaths, summary: Mapping[str, Any]) -> MixResult:
     return MixResult(
         name=str(summary["name"]),
         root=paths.root,
