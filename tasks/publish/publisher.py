@@ -3,9 +3,10 @@
 Protocol (the same on S3 and on a local directory, see :mod:`tasks.publish.objectstore`; version states and
 numbering in :mod:`tasks.publish.versions`):
 
-1. Materialise the mixture into Parquet shards in a local staging folder (deterministic bytes; see
-   :mod:`tasks.publish.staging`, which also reclaims the folders of killed publishers) and compute a
-   ``content_digest`` over the shards' sha256s, the lineage and the counts.
+1. Materialise the mixture into Parquet shards in a local staging folder (deterministic bytes;
+   :func:`tasks.publish.streamed.materialise_mixture`; see :mod:`tasks.publish.staging`, which also reclaims
+   the folders of killed publishers) and compute a ``content_digest`` over the shards' sha256s, the lineage
+   and the counts.
 2. Scan ``<name>/v*/``: a complete version (it has ``manifest.json``) whose claim carries the same digest
    means this exact mixture is already published: nothing is written (only ``latest`` is repaired if it lags
    and ``promote`` is set). An incomplete version claimed with the same digest (an earlier run that died, or
@@ -39,13 +40,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import tasks
 from tasks.progress import progress_bar
 from tasks.publish.config import PublishConfig, PublishResult
-from tasks.publish.contents import GroupSums, add_sums, content_digest, lineage_of, version_stats
+from tasks.publish.contents import content_digest, lineage_of, version_stats
 from tasks.publish.manifest import (
     MANIFEST,
     REPORT,
@@ -54,10 +54,12 @@ from tasks.publish.manifest import (
     Manifest,
     version_label,
 )
-from tasks.publish.mixture import MixturePlan, plan_mixture, shard_rows_tasks
+from tasks.publish.mixture import MixturePlan, plan_mixture
 from tasks.publish.objectstore import ObjectStore, ObjectStoreError, S3ObjectStore, open_store, sha256_hex
-from tasks.publish.staging import StagedShard, reclaim_dead_parts, staging_folder
-from tasks.publish.streamed import PartTask, merge_parts, write_part
+from tasks.publish.staging import StagedShard, staging_folder
+from tasks.publish.streamed import PARTS_DIR as PARTS_DIR  # re-exported: it was defined here
+from tasks.publish.streamed import Materialised as Materialised  # re-exported: it was defined here
+from tasks.publish.streamed import materialise_mixture
 from tasks.publish.versions import (
     HEARTBEAT,
     HEARTBEAT_INTERVAL_S,
@@ -72,8 +74,7 @@ from tasks.publish.versions import (
     scan_versions,
     withdraw_claim,
 )
-from tasks.runner import run_shards
-from tasks.storage import Store, exists, remove
+from tasks.storage import Store
 
 __all__ = [
     "FAILPOINT_ENV",
@@ -90,7 +91,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANNEALING_PREFIX = "annealing"  # shards/annealing-*.parquet: the annealing mixture's shards
-PARTS_DIR = "_publish"  # <store>/_publish/<staging>-<prefix>/: a cluster run's parts, removed when merged
 FAILPOINT_ENV = "QUARRY_PUBLISH_FAILPOINT"  # "stall-after-shards:K": crash tests stop a real publisher there
 
 
@@ -102,7 +102,7 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
     anneal_input = plan_mixture(store, config.annealing) if config.annealing else None
 
     with staging_folder(config.release) as staging:
-        main = _materialise(config, store, mixture, staging, "part")
+        main = materialise_mixture(config, store, mixture, staging, "part")
         lineage = lineage_of(config, store, mixture, main.snapshots, main.model_versions)
         staged = main.staged
         domains, sources, totals = version_stats(main.domain_sums, main.source_sums, staged, mixture.summary)
@@ -138,73 +138,11 @@ def publish_mixture(config: PublishConfig) -> PublishResult:
         return _publish_staged(config, store, target, staged + anneal_staged, digest, publisher, manifest_for)
 
 
-@dataclass(frozen=True)
-class Materialised:
-    """A mixture's release shards, staged, and what the manifest needs from its rows (summed over parts)."""
-
-    staged: list[StagedShard]
-    domain_sums: GroupSums
-    source_sums: GroupSums
-    snapshots: list[str]  # of the rows found
-    missing: int  # rows whose document is missing
-    model_versions: list[str]  # the scores' model versions
-
-
-def _materialise(
-    config: PublishConfig, store: Store, mixture: MixturePlan, staging: str, prefix: str
-) -> Materialised:
-    """Join the mixture's rows to their documents, one part per source shard (sorted by domain, id), and merge
-    the parts into release shards ``shards/<prefix>-NNNNN.parquet`` (see :mod:`tasks.publish.streamed`: the
-    bytes of a global stable sort by (domain, id), one release shard in memory at a time)."""
-    tasks_ = shard_rows_tasks(store, mixture)  # each worker reads its source shard's rows itself
-    in_process = config.cluster.n_workers == 0 and not config.cluster.address
-    if in_process:
-        parts_root = os.path.join(staging, "_parts", prefix)
-    else:  # workers need not share our disk; named after our staging folder, so a dead run's parts are reclaimed
-        reclaim_dead_parts(f"{store.root}/{PARTS_DIR}")
-        parts_root = f"{store.root}/{PARTS_DIR}/{os.path.basename(staging)}-{prefix}"
-    try:
-        results = run_shards(
-            write_part,
-            [PartTask(t, f"{parts_root}/{i:06d}.parquet") for i, t in enumerate(tasks_)],
-            names=[f"{t.snapshot}-{t.shard}" for t in tasks_],
-            cluster=config.cluster,
-            description=f"publish {mixture.name}: read documents",
-        )
-        missing = sum(r.missing for r in results)
-        total_rows = sum(r.wanted for r in results)
-        if total_rows and missing / total_rows > config.max_missing_fraction:
-            raise ValueError(
-                f"mixture {mixture.name!r} references {missing} of {total_rows} documents that are not in the "
-                f"store {store.root} (allowed fraction {config.max_missing_fraction}); re-run ingest or mix"
-            )
-        urls = [r.url for r in results if r.url is not None and r.rows]
-        if not urls:
-            raise ValueError(f"mixture {mixture.name!r}: none of its documents were found in {store.root}")
-        writer = merge_parts(urls, staging, config.max_rows_per_shard, prefix=prefix)
-    finally:
-        if exists(parts_root):
-            remove(parts_root, recursive=True)
-    domain_sums: GroupSums = {}
-    source_sums: GroupSums = {}
-    for r in results:
-        add_sums(domain_sums, r.domains)
-        add_sums(source_sums, r.sources)
-    return Materialised(
-        staged=writer.staged,
-        domain_sums=domain_sums,
-        source_sums=source_sums,
-        snapshots=sorted(source_sums),
-        missing=missing,
-        model_versions=sorted({v for r in results for v in r.model_versions}),
-    )
-
-
 def _stage_annealing(
     config: PublishConfig, store: Store, mixture: MixturePlan, staging: str
 ) -> tuple[Annealing, list[StagedShard]]:
     """Materialise and stage the annealing mixture as ``shards/annealing-*.parquet``; its manifest entry."""
-    materialised = _materialise(config, store, mixture, staging, ANNEALING_PREFIX)
+    materialised = materialise_mixture(config, store, mixture, staging, ANNEALING_PREFIX)
     staged = materialised.staged
     domains, _, totals = version_stats(
         materialised.domain_sums, materialised.source_sums, staged, mixture.summary

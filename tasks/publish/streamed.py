@@ -12,8 +12,9 @@ order, as a stable sort leaves them), and each release shard gathered into one c
 ``pq.write_table`` call with the same options (Parquet bytes depend on the chunking). Memory: one release
 shard plus one record batch per part (``batch_rows``), independent of the mixture's size.
 
-Parts go into the local staging folder for in-process runs and under the store (``<store>/_publish/<id>/``)
-when a Dask cluster runs the tasks (its workers need not share the driver's disk).
+Parts go into the local staging folder for in-process runs and under the store
+(``<store>/_publish/<staging>-<prefix>/``) when a Dask cluster runs the tasks (its workers need not share the
+driver's disk). :func:`materialise_mixture` drives both steps for the publisher (:mod:`tasks.publish.publisher`).
 """
 
 from __future__ import annotations
@@ -27,16 +28,20 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.publish.contents import GroupSums, group_sums
+from tasks.publish.config import PublishConfig
+from tasks.publish.contents import GroupSums, add_sums, group_sums
 from tasks.publish.mixture import (
     OUTPUT_SCHEMA,
+    MixturePlan,
     ShardRowsTask,
     SourceShardTask,
     materialise_source_shard,
     read_shard_rows,
+    shard_rows_tasks,
 )
-from tasks.publish.staging import StagedShard, write_release_shard
-from tasks.storage import open_input, remove, write_bytes_atomic
+from tasks.publish.staging import StagedShard, reclaim_dead_parts, write_release_shard
+from tasks.runner import run_shards
+from tasks.storage import Store, exists, open_input, remove, write_bytes_atomic
 from tasks.storage.fs import resolve
 
 
@@ -59,6 +64,7 @@ class PartResult:
 
 PART_ROW_GROUP = 1024  # rows per row group of a part: a reader holds one row group of each part it merges
 MERGE_FAN_IN = 32  # parts merged at once; more parts are first merged in contiguous groups (a merge tree)
+PARTS_DIR = "_publish"  # <store>/_publish/<staging>-<prefix>/: a cluster run's parts, removed when merged
 
 
 def write_part(part: PartTask) -> PartResult:
@@ -197,3 +203,66 @@ def merge_parts(
         writer.add(domain, batch, row)
     writer.flush()
     return writer
+
+
+@dataclass(frozen=True)
+class Materialised:
+    """A mixture's release shards, staged, and what the manifest needs from its rows (summed over parts)."""
+
+    staged: list[StagedShard]
+    domain_sums: GroupSums
+    source_sums: GroupSums
+    snapshots: list[str]  # of the rows found
+    missing: int  # rows whose document is missing
+    model_versions: list[str]  # the scores' model versions
+
+
+def materialise_mixture(
+    config: PublishConfig, store: Store, mixture: MixturePlan, staging: str, prefix: str
+) -> Materialised:
+    """Join the mixture's rows to their documents, one part per source shard (sorted by domain, id), and merge
+    the parts into release shards ``shards/<prefix>-NNNNN.parquet`` (:func:`merge_parts`: the bytes of a global
+    stable sort by (domain, id), one release shard in memory at a time). The parts go to the local ``staging``
+    folder in-process, else under the store (``<store>/_publish/``); they are removed once merged."""
+    tasks_ = shard_rows_tasks(store, mixture)  # each worker reads its source shard's rows itself
+    in_process = config.cluster.n_workers == 0 and not config.cluster.address
+    if in_process:
+        parts_root = os.path.join(staging, "_parts", prefix)
+    else:  # workers need not share our disk; named after our staging folder, so a dead run's parts are reclaimed
+        reclaim_dead_parts(f"{store.root}/{PARTS_DIR}")
+        parts_root = f"{store.root}/{PARTS_DIR}/{os.path.basename(staging)}-{prefix}"
+    try:
+        results = run_shards(
+            write_part,
+            [PartTask(t, f"{parts_root}/{i:06d}.parquet") for i, t in enumerate(tasks_)],
+            names=[f"{t.snapshot}-{t.shard}" for t in tasks_],
+            cluster=config.cluster,
+            description=f"publish {mixture.name}: read documents",
+        )
+        missing = sum(r.missing for r in results)
+        total_rows = sum(r.wanted for r in results)
+        if total_rows and missing / total_rows > config.max_missing_fraction:
+            raise ValueError(
+                f"mixture {mixture.name!r} references {missing} of {total_rows} documents that are not in the "
+                f"store {store.root} (allowed fraction {config.max_missing_fraction}); re-run ingest or mix"
+            )
+        urls = [r.url for r in results if r.url is not None and r.rows]
+        if not urls:
+            raise ValueError(f"mixture {mixture.name!r}: none of its documents were found in {store.root}")
+        writer = merge_parts(urls, staging, config.max_rows_per_shard, prefix=prefix)
+    finally:
+        if exists(parts_root):
+            remove(parts_root, recursive=True)
+    domain_sums: GroupSums = {}
+    source_sums: GroupSums = {}
+    for r in results:
+        add_sums(domain_sums, r.domains)
+        add_sums(source_sums, r.sources)
+    return Materialised(
+        staged=writer.staged,
+        domain_sums=domain_sums,
+        source_sums=source_sums,
+        snapshots=sorted(source_sums),
+        missing=missing,
+        model_versions=sorted({v for r in results for v in r.model_versions}),
+    )
