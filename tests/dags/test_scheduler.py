@@ -89,9 +89,13 @@ def test_ingest_and_nightly_under_the_real_scheduler(
 
     conf = {
         "inputs": [str(crawl)],  # the snapshot crawl_ingest already ingested: its shards are reused
+        # The smallest settings the DAG accepts where nothing asserted depends on size: the rating bootstrap
+        # was half the run (16 pages x 6 criteria, prefill-bound on the CPU rater), so each page is read
+        # through 32 tokens instead of 128; 16 pages stay (distill needs 10 training rows per criterion).
         "rate_sample_size": 16,
+        "rate_max_doc_tokens": 32,
         "n_proxies": 10,
-        "proxy_token_budget": 8192,
+        "proxy_token_budget": 4096,
         "search_size": 500,
         "clusters": 4,
         "publish_to": s3_prefix,
