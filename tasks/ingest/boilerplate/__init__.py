@@ -28,7 +28,11 @@ of its ``minimal_html`` output, so each block knows whether it is a heading and 
   extraction): lines on at least three pages of the same host in the shard.
 
 Embedded tweets and quotes (``blockquote.twitter-tweet``, ``instagram-media``, ``tiktok-embed``) are relabelled
-before extraction so Resiliparse's social-widget class filter does not drop them (:func:`protect_embeds`).
+before extraction so Resiliparse's social-widget class filter does not drop them (:func:`protect_embeds`), and so
+is an article's own teaser paragraph ("article-teaser", "articleTeaser": :func:`protect_leads`), which its class
+filter takes for another article's teaser. Elements whose class or id names chrome Resiliparse does not know
+(captions, related-article boxes, footers inside the content column, author boxes) are skipped
+(:func:`mark_chrome_elements`).
 
 The stage works on one page at a time and is deterministic; see ``bench/bench_extract.py`` for its quality on
 the trafilatura evaluation pages (split by site) and its cost per page.
@@ -39,13 +43,19 @@ from __future__ import annotations
 from resiliparse.parse.html import HTMLTree
 
 from tasks.ingest.boilerplate.blocks import Block, parse_blocks, render
-from tasks.ingest.boilerplate.dom import chrome_selector, extract_markup, mark_chrome_elements, protect_embeds
+from tasks.ingest.boilerplate.dom import (
+    chrome_selector,
+    extract_markup,
+    mark_chrome_elements,
+    protect_embeds,
+    protect_leads,
+)
 from tasks.ingest.boilerplate.patterns import CHROME, END_MARKER, WEAK_CHROME
 from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_reasons
 
 # Bump on any change to the rules, patterns or site pass: every ingested shard's version includes it, so shards
 # extracted by older rules are redone (tasks/ingest/shard.py: shard_version).
-RULES_VERSION = "2026-11-29.3"
+RULES_VERSION = "2026-11-29.4"
 
 __all__ = [
     "CHROME",
@@ -63,6 +73,7 @@ __all__ = [
     "page_blocks",
     "parse_blocks",
     "protect_embeds",
+    "protect_leads",
     "render",
 ]
 
@@ -87,6 +98,8 @@ def page_blocks(html: str, config: PrecisionConfig, main_content: bool = True) -
     tree = HTMLTree.parse(html)
     try:
         protect_embeds(tree, html)
+        if config.keep_leads:
+            protect_leads(tree, html)
         if config.class_hints:
             mark_chrome_elements(tree, html, config.class_hint_max_share)
         markup = extract_markup(tree, main_content=main_content)

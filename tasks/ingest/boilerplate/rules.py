@@ -26,6 +26,7 @@ class PrecisionConfig:
     tail_resume_chars: int = 10**9
     edge_lists: bool = False
     class_hints: bool = True
+    keep_leads: bool = True
     class_hint_max_share: float = 0.3
     fallback_min_chars: int = 500
     fallback_max_ratio: float = 0.1

@@ -40,6 +40,7 @@ CASES = [
     "bewusster-leben.de.hope.html",  # share prompt, "weitere Beiträge" teasers
     "haitiantimes.com-family.html",  # paywall / subscription appeal
     "be.ch-impfen.html",  # "Seite teilen", "zurück zur Übersicht"
+    "knowledge-on-air.de.koa039.html",  # author box in the article's footer (class / id names)
 ]
 
 
@@ -175,9 +176,23 @@ def test_embedded_tweets_are_kept(pages: dict[str, EvalPage], file: str) -> None
 def test_chrome_selector_finds_class_and_id_tokens() -> None:
     html = (
         '<div class="post wp-caption alignleft"><p id="related-posts">x</p><span class="x-related">y</span>'
+        '<div class="entry-footer">z</div><div id="author-info">w</div><span class="author-name">v</span>'
     )
-    assert chrome_selector(html) == "#related-posts, .wp-caption, .x-related"
+    assert chrome_selector(html) == "#author-info, #related-posts, .entry-footer, .wp-caption, .x-related"
     assert chrome_selector("<p>related text in the body, not an attribute</p>") is None
+
+
+@pytest.mark.parametrize("file", ["bmfsfj.de-praesidentschaft.html", "d51e75d9e53a472bb7708191899aa6b4.html"])
+def test_the_articles_own_teaser_paragraph_is_kept(pages: dict[str, EvalPage], file: str) -> None:
+    """Resiliparse's class filter drops an article's standfirst named "article-teaser"; Quarry relabels it."""
+    page = pages[file]
+    plain = _norm(html_to_text(page.html, None, RESILIPARSE))
+    cleaned = _norm(html_to_text(page.html, None, QUARRY))
+    without = _norm(html_to_text(page.html, None, ExtractConfig(precision=PrecisionConfig(keep_leads=False))))
+    lost = [s for s in page.must if _norm(s) not in plain]
+    assert lost, "the page no longer shows Resiliparse dropping the article's teaser"
+    assert all(_norm(s) not in without for s in lost)  # the precision rules alone do not bring it back
+    assert all(_norm(s) in cleaned for s in page.must)
 
 
 def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) -> None:
@@ -185,11 +200,12 @@ def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) 
     quarry = score_extractor(ordered, lambda b: html_to_text(b, None, QUARRY), half=1)
     plain = score_extractor(ordered, lambda b: html_to_text(b, None, RESILIPARSE), half=1)
     assert quarry.found == quarry.pages == 453
-    # Measured 2026-11-29 (session 2) on the held-out half: Quarry .656 / .940 / .885 (session 1: .645 / .941 /
-    # .876), Resiliparse .439 / .942 / .749.
-    assert quarry.pass_share >= 0.65
-    assert quarry.must_recall >= 0.935
-    assert quarry.must_not_clean >= 0.88
+    # Measured 2026-11-29 on the held-out half: Quarry .675 / .941 / .896 (session 4: footer and author-box class
+    # names, article teasers kept; session 2: .656 / .940 / .885; session 1: .645 / .941 / .876), Resiliparse
+    # .439 / .941 / .749.
+    assert quarry.pass_share >= 0.67
+    assert quarry.must_recall >= 0.94
+    assert quarry.must_not_clean >= 0.89
     assert plain.must_not_clean < 0.76 and plain.pass_share < 0.45
 
 
