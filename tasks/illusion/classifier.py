@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,28 +55,9 @@ def train_classifier(
     config = DistillConfig(store="-", dim=dim, epoch=epoch, seed=seed, threads=2)
     lines = [fasttext_line(t) for t in hq] + [fasttext_line(t) for t in web]
     labels = [HQ_LABEL] * len(hq) + [WEB_LABEL] * len(web)
-    with tempfile.TemporaryDirectory(prefix="quarry-cqf-") as tmp, _one_cpu():
+    with tempfile.TemporaryDirectory(prefix="quarry-cqf-") as tmp:
         model, lr = train_fasttext(lines, labels, config, os.path.join(tmp, "cqf.bin"))
     return QualityClassifier(model, len(hq), len(web), lr)
-
-
-@contextmanager
-def _one_cpu() -> Iterator[None]:
-    """Run fastText's training threads on one CPU. Its ten hogwild threads (ten are needed to initialise its whole
-    input matrix, see ``tasks.distill.stage._train``) race on the two-row output matrix of a two-label model
-    when they truly run in parallel: on a few hundred documents the cross-fitted DCLM AUC of
-    ``tests/tasks/methods/test_dclm.py`` came out 0.66 and 0.77 in two full-suite runs where every run alone
-    gives ~0.95. Threads inherit the affinity of the thread that creates them, so only this call's training
-    threads are pinned; the caller's affinity is restored afterwards."""
-    if not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(before)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 def auc(positive: npt.ArrayLike, negative: npt.ArrayLike) -> float | None:
