@@ -88,9 +88,15 @@ class DistillConfig:
         if self.min_train_rows < 2:
             raise ValueError("min_train_rows must be >= 2")
 
+    @property
+    def trained_dim(self) -> int:
+        """The dimension fastText trains with: ``dim`` rounded up to a multiple of ten (see :func:`_train`)."""
+        return -(-self.dim // 10) * 10
+
     def training_params(self) -> dict[str, Any]:
         measured_only = ("store", "version", "allow_incomplete", "human_labels", "human_labels_sample")
-        return {k: v for k, v in asdict(self).items() if k not in measured_only}
+        params = {k: v for k, v in asdict(self).items() if k not in measured_only}
+        return {**params, "trained_dim": self.trained_dim}
 
 
 @dataclass
@@ -172,11 +178,17 @@ def _train(lines: list[str], labels: list[str], config: DistillConfig, out_path:
         # other rows hold whatever memory was there ("Encountered NaN" at random, or silently bad models).
         # Ten threads initialise every block; on fewer cores they simply share them (hogwild SGD).
         threads = max(config.threads, 10)
+        # Each of those ten blocks is (rows x dim) // 10 floats, so the last (rows x dim) % 10 floats of the matrix
+        # are never initialised either. Fresh pages are zero, but in a long-lived process (a test suite, a
+        # worker) the matrix can land on reused heap memory and those floats hold garbage: the cross-fitted DCLM
+        # classifier of tests/tasks/methods/test_dclm.py fell from AUC ~0.95 to 0.66 in two full-suite runs. A
+        # dimension that is a multiple of ten makes rows x dim a multiple of ten for any vocabulary.
+        dim = config.trained_dim
         for attempt in range(4):
             try:
                 model = fasttext.train_supervised(
                     input=train_file,
-                    dim=config.dim,
+                    dim=dim,
                     epoch=config.epoch,
                     lr=lr,
                     wordNgrams=config.word_ngrams,
