@@ -49,6 +49,7 @@ from tasks.ingest.boilerplate.dom import (
     mark_chrome_elements,
     protect_embeds,
     protect_leads,
+    scan_source,
 )
 from tasks.ingest.boilerplate.patterns import CHROME, END_MARKER, WEAK_CHROME
 from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_reasons
@@ -75,6 +76,7 @@ __all__ = [
     "protect_embeds",
     "protect_leads",
     "render",
+    "scan_source",
 ]
 
 
@@ -97,11 +99,12 @@ def page_blocks(html: str, config: PrecisionConfig, main_content: bool = True) -
     whole page is extracted instead and the precision rules alone remove its chrome."""
     tree = HTMLTree.parse(html)
     try:
-        protect_embeds(tree, html)
+        source = scan_source(html)
+        protect_embeds(tree, source)
         if config.keep_leads:
-            protect_leads(tree, html)
+            protect_leads(tree, source)
         if config.class_hints:
-            mark_chrome_elements(tree, html, config.class_hint_max_share)
+            mark_chrome_elements(tree, source, config.class_hint_max_share)
         markup = extract_markup(tree, main_content=main_content)
         if main_content and len(markup) < config.fallback_min_chars * 2:
             main_chars = sum(len(b.text) for b in parse_blocks(markup))
