@@ -31,6 +31,9 @@ _CHROME_NAMES: dict[bytes, tuple[bytes, ...]] = {
 # article's card. Found by one scan for the key, then the whole class token is checked.
 _LEAD_KEY = b"easer"
 _LEAD = re.compile(r"(?:article|text|post|entry|story)[-_]?teaser", re.IGNORECASE)
+# What must precede the key in such a name: checked on the few bytes before an occurrence first (a listing page
+# holds thousands of "teaser"s; most are not a lead).
+_LEAD_BEFORE = re.compile(rb"(?:article|text|post|entry|story)[-_]?t\Z", re.IGNORECASE)
 _SKIP_ATTR = "data-quarry-chrome"
 _SKIP_SELECTOR = f"[{_SKIP_ATTR}]"
 # Found in the page's bytes first (one C-level scan per key), then selected by exact class / id in the DOM: an
@@ -40,6 +43,10 @@ _MAX_CHROME_ELEMENTS = 100
 _ALWAYS_SKIP_CHARS = 200
 _CSS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _TOKEN_END = frozenset(b" \"'>\t\n")
+# The bytes that can precede a name inside a class / id token: after any other byte (``<footer``, ``.footer``,
+# ``/related``) the token would not be a CSS name, so the occurrence is passed over without looking back for a
+# quote.
+_TOKEN_BEFORE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_- \"'")
 _EMBED_MARKERS = (b"twitter-tweet", b"instagram-media", b"tiktok-embed")
 _EMBED_SELECTOR = "blockquote.twitter-tweet, blockquote.instagram-media, blockquote.tiktok-embed"
 
@@ -64,9 +71,11 @@ def scan_source(html: str) -> bytes:
     """What the class-name scans read: the page from its first ``<body`` on (the whole page when it has none),
     UTF-8 encoded. Nearly every page has non-ASCII text, so its ``str`` holds 2-4 bytes a character and each
     ``str.find`` scan reads 2-4x the bytes a scan of the UTF-8 copy reads; the head (a median 18 % of the page:
-    scripts, styles) holds no element the passes select. Encoding once costs less than one ``str`` scan."""
-    body = html.find("<body")
-    return html[max(body, 0) :].encode("utf-8", "surrogatepass")
+    scripts, styles) holds no element the passes select. Called after ``HTMLTree.parse(html)``, which leaves the
+    string's UTF-8 form cached on it, the encoding is a copy (~10 µs on a median page, ~100 µs otherwise)."""
+    page = html.encode("utf-8", "surrogatepass")
+    body = page.find(b"<body")
+    return page[body:] if body > 0 else page
 
 
 def _source(html: str | bytes) -> bytes:
@@ -99,6 +108,8 @@ def chrome_selector(html: str | bytes) -> str | None:
 
 def _attribute_token(source: bytes, at: int) -> str | None:
     """``.token`` / ``#token`` if position ``at`` lies in a class / id attribute value, else None."""
+    if at > 0 and source[at - 1] not in _TOKEN_BEFORE:
+        return None
     quote = max(source.rfind(b'"', max(0, at - 200), at), source.rfind(b"'", max(0, at - 200), at))
     if quote < 0 or b"<" in source[quote:at] or b">" in source[quote:at]:
         return None
@@ -163,6 +174,8 @@ def protect_leads(tree: HTMLTree, html: str | bytes) -> int:
     source = _source(html)
     selectors: set[str] = set()
     for at in _occurrences(source, _LEAD_KEY):
+        if not _LEAD_BEFORE.search(source, max(0, at - 9), at):
+            continue
         selector = _attribute_token(source, at)
         if selector and selector.startswith(".") and _LEAD.search(selector):
             selectors.add(selector)

@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from resiliparse.parse.html import HTMLTree
 
-from tasks.ingest.boilerplate import PrecisionConfig, chrome_selector, page_blocks, scan_source
+from tasks.ingest.boilerplate import PrecisionConfig, chrome_selector, page_blocks, protect_leads, scan_source
 from tasks.ingest.boilerplate.patterns import (
     CHROME,
     WEAK_CHROME,
@@ -98,3 +99,14 @@ def test_grouped_phrases_decide_like_the_plain_ones_on_real_blocks(
     decided = [phrases.search(t) for t in texts]
     assert decided == [plain.search(t) for t in texts]
     assert 100 < sum(decided) < len(texts) / 2  # the patterns do match real chrome, and not everything
+
+
+def test_lead_and_tag_occurrences_are_told_apart_before_the_token_is_read() -> None:
+    html = (
+        '<body><footer class="entry-footer">a</footer><div class="teaser card-teaser">b</div>'
+        '<p class="articleTeaser">c</p><p class="pdb-article-teaser-intro">d</p><p id="story_teaser">e</p></body>'
+    )
+    assert chrome_selector(html) == ".entry-footer"  # the <footer> tags themselves are no class token
+    tree = HTMLTree.parse(html)
+    assert protect_leads(tree, html) == 2  # class names only: the id is not relabelled, bare teasers stay
+    assert [n.text for n in tree.body.query_selector_all(".quarry-lead")] == ["c", "d"]
