@@ -36,6 +36,7 @@ from common import (
     BenchError,
     Measured,
     Region,
+    check_floor,
     default_shared,
     emit,
     lid_model_path,
@@ -139,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         "--quarry-only", action="store_true", help="measure Quarry only (no peer venv needed)"
     )
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: last; -1: no pinning)")
+    parser.add_argument(
+        "--min-speedup",
+        type=float,
+        default=2.0,
+        help="floor: exit 3 when Quarry's median records/s per core is under this multiple of datatrove's with "
+        "the same extractor (issue 12's target: 2.0; 0 turns the check off)",
+    )
     parser.add_argument("--shared", type=Path, default=default_shared(), help="../shared/data")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--child", choices=("quarry",), help=argparse.SUPPRESS)
@@ -181,13 +189,25 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         print(report(runs, args, files, size_mib, cpu))
-        return 0
+        return speedup_floor(runs, args.min_speedup)
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def speedup_floor(runs: dict[str, list[Measured]], floor: float) -> int:
+    """:func:`common.check_floor` on Quarry's median per-core rate over datatrove-resiliparse's (0 when that peer
+    did not run)."""
+    if "datatrove-resiliparse" not in runs:
+        return 0
+    records = float(runs["quarry"][0].result["records"])  # both sides read the same files
+    rate = {side: med([records / m.cpu_s for m in ms]) for side, ms in runs.items()}
+    return check_floor(
+        rate["quarry"] / rate["datatrove-resiliparse"], floor, "Quarry / datatrove-resiliparse per core"
+    )
 
 
 def report(

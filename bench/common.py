@@ -302,3 +302,15 @@ def machine_line() -> str:
         f"{time.strftime('%Y-%m-%d %H:%M %Z')} | {model} | {os.cpu_count()} cores, {mem:.0f} GiB | "
         f"load average {load} | Python {platform.python_version()} | {sys.platform}"
     )
+
+
+def check_floor(ratio: float, floor: float, what: str) -> int:
+    """A benchmark's floor, asserted like a nightly benchmark does: prints one line and returns the exit status,
+    0 when ``ratio`` >= ``floor`` (or ``floor`` <= 0: no check), 3 when it is under."""
+    if floor <= 0:
+        return 0
+    if ratio >= floor:
+        print(f"\nfloor met: {what} {ratio:.2f}x (floor {floor:.2f}x)")
+        return 0
+    print(f"\nFLOOR MISSED: {what} {ratio:.2f}x, under the {floor:.2f}x floor")
+    return 3

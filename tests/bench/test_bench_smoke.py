@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -126,3 +128,11 @@ def test_run_measured_sees_a_childs_memory_and_cpu() -> None:
     assert measured.peak_tree_rss_mib >= 200
     text = common.table("t", ["a", "b"], [["x", 1.5], ["y", 12345]])
     assert text.splitlines()[2:] == ["| a | b      |", "|---|--------|", "| x | 1.50   |", "| y | 12,345 |"]
+
+
+def test_a_floor_passes_at_and_above_it_and_fails_below(capsys: pytest.CaptureFixture[str]) -> None:
+    assert common.check_floor(2.33, 2.0, "quarry / peer") == 0
+    assert "floor met: quarry / peer 2.33x" in capsys.readouterr().out
+    assert common.check_floor(1.86, 2.0, "quarry / peer") == 3
+    assert "FLOOR MISSED: quarry / peer 1.86x, under the 2.00x floor" in capsys.readouterr().out
+    assert common.check_floor(0.5, 0, "off") == 0 and capsys.readouterr().out == ""
