@@ -17,17 +17,14 @@ class Phrases:
 
     def __init__(self, start: list[str], word: list[str], anywhere: list[str]) -> None:
         self.sources = (tuple(start), tuple(word), tuple(anywhere))
-        # An empty list compiles to no pattern at all: even a never-matching search reads the whole text.
-        self._start = re.compile(group_alternatives(start)) if start else None
-        self._word = re.compile(r"(?<!\w)(?:" + group_alternatives(word) + ")") if word else None
-        self._anywhere = re.compile(group_alternatives(anywhere)) if anywhere else None
+        self._start = re.compile(group_alternatives(start))
+        self._word = re.compile(r"(?<!\w)(?:" + group_alternatives(word) + ")")
+        self._anywhere = re.compile(group_alternatives(anywhere))
 
     def search(self, lowered: str) -> bool:
         """Whether ``lowered`` (the text, lower-cased) holds one of the phrases."""
         return bool(
-            (self._start is not None and self._start.match(lowered))
-            or (self._anywhere is not None and self._anywhere.search(lowered))
-            or (self._word is not None and self._word.search(lowered))
+            self._start.match(lowered) or self._anywhere.search(lowered) or self._word.search(lowered)
         )
 
 
@@ -63,6 +60,8 @@ def group_alternatives(patterns: list[str]) -> str:
     """One alternation of ``patterns`` with the alternatives that start with the same plain character grouped
     under it (``cookie|credit`` -> ``c(?:ookie|redit)``), in their order within each group; alternatives that
     start with anything else (a group, an escape, a character followed by a quantifier) stay as they are."""
+    if not patterns:  # "" would match every text
+        raise ValueError("no alternatives to group")
     groups: dict[str, list[str]] = {}
     rest: list[str] = []
     for alternative in (a for pattern in patterns for a in split_alternatives(pattern)):

@@ -77,7 +77,7 @@ def test_grouping_keeps_every_match_of_the_plain_alternation() -> None:
 def _plain(phrases: Phrases) -> Phrases:
     """The same phrases as one ungrouped alternation each: the reference the grouped patterns must agree with."""
     start, word, anywhere = phrases.sources
-    plain = Phrases([], [], [])
+    plain = Phrases(list(start), list(word), list(anywhere))
     plain._start = re.compile("|".join(start))
     plain._word = re.compile(r"(?<!\w)(?:" + "|".join(word) + ")")
     plain._anywhere = re.compile("|".join(anywhere))
