@@ -8,6 +8,10 @@ Each extractor runs in its own child process pinned to one CPU, on the same deco
 (CPU time of the call). Quality is trafilatura's own evaluation data (must / must-not snippets), reported for
 each site half (``tasks.ingest.evaluate.site_half``): Quarry's precision stage was tuned on half 0, half 1 is
 held out. "added ms" is the paired per-page difference Quarry − Resiliparse: the cost of the precision stage.
+
+``--article-benchmark DIR`` also scores the three extractors on pages the stage was never tuned on, against
+whole-article ground truth: a checkout of scrapinghub's article-extraction-benchmark (181 pages; not in
+``../shared/data``, see ``tasks/ingest/article_benchmark.py``), with paired 95 % intervals of the differences.
 The per-shard site-template pass (``tasks/ingest/boilerplate/site.py``) runs in the ingest, not here: the
 evaluation pages are nearly all one page per site, so it would not change these numbers.
 """
@@ -73,6 +77,14 @@ def main() -> None:
     )
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin children to (-1: no pinning)")
     parser.add_argument("--skip-peer", action="store_true", help="Quarry and Resiliparse only")
+    parser.add_argument(
+        "--article-benchmark",
+        metavar="DIR",
+        help="also score on an article-extraction-benchmark checkout (html/*.html.gz, ground-truth.json)",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="only the first N evaluation pages (smoke runs)"
+    )
     parser.add_argument("--child", choices=("quarry", "resiliparse"), help=argparse.SUPPRESS)
     parser.add_argument("--pages", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -81,11 +93,13 @@ def main() -> None:
         _child(args.child, args.pages, args.out)
         return
 
+    from tasks.ingest.article_benchmark import load_article_benchmark
     from tasks.ingest.charset import decode
     from tasks.ingest.evaluate import ExtractionReport, eval_key, evaldata_of, score_texts
     from tasks.ingest.sample_snapshot import load_eval_pages
 
-    pages = load_eval_pages(Path(args.shared_data))
+    pages = load_eval_pages(Path(args.shared_data))[: args.limit]
+    articles = load_article_benchmark(Path(args.article_benchmark)) if args.article_benchmark else []
     evaldata = evaldata_of(pages)
     cpu = pick_cpu(args.cpu)
     sides: list[tuple[str, list[str], dict[str, str]]] = [
@@ -111,6 +125,16 @@ def main() -> None:
                 out = Path(tmp) / f"{name}.json"
                 run_measured(name, [*cmd, "--pages", str(pages_path), "--out", str(out)], cpu=cpu, env=env)
                 results[name].append(json.loads(out.read_text(encoding="utf-8")))
+        article_texts: dict[str, dict[str, str]] = {}
+        if articles:
+            articles_path = Path(tmp) / "articles.json"
+            articles_path.write_text(
+                json.dumps({a.key: decode(a.html, None)[0] for a in articles}), encoding="utf-8"
+            )
+            for name, cmd, env in sides:
+                out = Path(tmp) / f"{name}-articles.json"
+                run_measured(name, [*cmd, "--pages", str(articles_path), "--out", str(out)], cpu=cpu, env=env)
+                article_texts[name] = json.loads(out.read_text(encoding="utf-8"))["texts"]
 
     print(machine_line())
     print(f"input: {len(pages)} trafilatura evaluation pages; {args.rounds} round(s); pinned to CPU {cpu}\n")
@@ -118,7 +142,7 @@ def main() -> None:
     per_page = {name: _median_per_page(runs, len(keys)) for name, runs in results.items()}
     rows: list[list[Any]] = []
     for name, runs in results.items():
-        texts = {k: (t, None) for k, t in runs[0]["texts"].items()}
+        texts: dict[str, tuple[str, str | None]] = {k: (t, None) for k, t in runs[0]["texts"].items()}
         reports: list[ExtractionReport] = [score_texts(evaldata, texts, half=h) for h in (0, 1)]
         reports.append(score_texts(evaldata, texts))
         for label, rep in zip(("0 (tuning)", "1 (held out)", "all"), reports, strict=True):
@@ -160,6 +184,30 @@ def main() -> None:
         print(
             f"trafilatura / quarry median CPU per page: {med(per_page['trafilatura']) / med(per_page['quarry']):.1f}x"
         )
+    if articles:
+        print()
+        _report_articles({a.key: a.body for a in articles}, article_texts)
+
+
+def _report_articles(truth: dict[str, str], texts: dict[str, dict[str, str]]) -> None:
+    """Whole-article precision / recall / F1 per extractor, and Quarry's paired differences to the others."""
+    from tasks.ingest.article_benchmark import paired_difference, score_articles
+
+    rows = []
+    for name, predicted in texts.items():
+        score = score_articles(truth, predicted)
+        rows.append([name, score.pages, f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}"])
+    print(
+        table(
+            "Whole-article ground truth (article-extraction-benchmark; word 4-gram shingles, never tuned on)",
+            ["extractor", "pages", "precision", "recall", "F1"],
+            rows,
+        )
+    )
+    for other in (name for name in texts if name != "quarry"):
+        diff = paired_difference(truth, texts["quarry"], texts[other])
+        cells = ", ".join(f"{m} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, (d, lo, hi) in diff.items())
+        print(f"quarry - {other} (95 % paired page bootstrap): {cells}")
 
 
 def _median_per_page(runs: list[dict[str, Any]], n: int) -> list[float]:

@@ -136,3 +136,58 @@ def test_a_floor_passes_at_and_above_it_and_fails_below(capsys: pytest.CaptureFi
     assert common.check_floor(1.86, 2.0, "quarry / peer") == 3
     assert "FLOOR MISSED: quarry / peer 1.86x, under the 2.00x floor" in capsys.readouterr().out
     assert common.check_floor(0.5, 0, "off") == 0 and capsys.readouterr().out == ""
+
+
+def _article_page(n: int) -> tuple[str, str]:
+    """A news page in the benchmark's layout: navigation, a cookie notice, the article with gallery counters
+    between its paragraphs, a credit line; the ground truth is the article's paragraphs."""
+    paragraphs = [
+        f"Paragraph {i} of story {n} tells the reader what happened at the harbour on a stormy night in spring."
+        for i in range(6)
+    ]
+    gallery = "".join(f"<div>Image {i} of 3</div>" for i in range(1, 4))
+    html = (
+        "<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav><main><article>"
+        f"<h1>Story {n}</h1><p>We use cookies to improve your experience on our site.</p>"
+        + "".join(f"<p>{p}</p>" for p in paragraphs[:3])
+        + gallery
+        + "".join(f"<p>{p}</p>" for p in paragraphs[3:])
+        + "<p>Jane Doe contributed to this report.</p></article></main></body></html>"
+    )
+    return html, "\n\n".join(paragraphs)
+
+
+def test_extract_bench_scores_an_article_benchmark(shared_data: Path, tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    root = tmp_path / "article-benchmark"
+    (root / "html").mkdir(parents=True)
+    truth = {}
+    for n in range(3):
+        html, body = _article_page(n)
+        (root / "html" / f"page{n}.html.gz").write_bytes(gzip.compress(html.encode("utf-8")))
+        truth[f"page{n}"] = {"url": f"https://news.example/{n}", "articleBody": body}
+    (root / "ground-truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    out = _run(
+        [
+            "bench/bench_extract.py",
+            "--skip-peer",
+            "--limit",
+            "10",
+            "--cpu",
+            "-1",
+            "--shared-data",
+            str(shared_data),
+            "--article-benchmark",
+            str(root),
+        ]
+    )
+    assert "input: 10 trafilatura evaluation pages" in out
+    rows = {r[0]: r for r in _table_rows(out, "Whole-article ground truth")}
+    assert set(rows) == {"quarry", "resiliparse"}
+    quarry, plain = ([_number(c) for c in rows[name][1:]] for name in ("quarry", "resiliparse"))
+    assert quarry[0] == plain[0] == 3
+    assert quarry[2] == pytest.approx(1.0)  # every paragraph of the article is found
+    assert quarry[1] > plain[1]  # and the notice, the counters and the credit line are not
+    assert "quarry - resiliparse (95 % paired page bootstrap): precision +" in out

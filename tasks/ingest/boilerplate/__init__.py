@@ -5,25 +5,28 @@ by tag, ARIA role and class name. What it keeps and this stage removes, block by
 of its ``minimal_html`` output, so each block knows whether it is a heading and how much of it is link text):
 
 * **link-heavy blocks**: a non-heading block whose text is mostly link text (``max_link_density``): "read
-  also" teasers, tag lists, breadcrumbs, category and login lines. Listing pages (most of the page's text is
-  linked headlines) are detected and keep their headlines.
+  also" teasers, tag lists, breadcrumbs, category and login lines; a block that reads as a sentence may link
+  more of its words (``prose_max_link_density``: news paragraphs do). Listing pages (most of the page's text
+  is linked headlines) are detected and keep their headlines.
 * **chrome phrases** (:data:`CHROME`, :data:`WEAK_CHROME`, matched on lower-cased text): cookie and consent
   notices, newsletter and subscription boxes, donation appeals, share prompts, copyright lines, photo credits,
   "posted in / tags" lines, sources, author boxes, app and magazine promotion, reader-feedback prompts,
-  pagination and file-download labels, server error lines, in the languages of the evaluation set (en, de,
-  fr, es, it, pl, pt, nl); only blocks shorter than ``max_chrome_chars`` (``max_weak_chrome_chars`` for the
-  weak ones) are matched, so an article that mentions cookies stays.
+  pagination and file-download labels, server error lines, gallery counters ("Image 2 of 5"), news credit
+  lines ("contributed to this report"), browser notices, markup shown as text, in the languages of the
+  evaluation set (en, de, fr, es, it, pl, pt, nl); only blocks shorter than ``max_chrome_chars``
+  (``max_weak_chrome_chars`` for the weak ones) are matched, so an article that mentions cookies stays.
 * **date-only and separator-only lines**.
 * **the tail after an end-of-article marker** (:data:`END_MARKER`): a short heading-like block such as
   "Related articles", "Lesen Sie auch", "Über den Autor", "Kommentare" after the first 40 % of the text ends
   the article; it and everything after it are dropped.
-* **edges**: short non-sentence lines before the first and after the last prose paragraph, and a leading
-  ``<h1>`` title; **late ``<h1>``s** (an ``<h1>`` after the article's first paragraph titles another item: a
+* **edges**: short non-sentence lines before the first and after the last prose paragraph (list items and
+  table rows excepted), and a leading ``<h1>`` title; **late ``<h1>``s** (an ``<h1>`` after the article's first paragraph titles another item: a
   teaser or a listing entry).
 * **a trailing box**: a heading of a level the page has not used before, in the last 15 % of the kept text
   and followed by at most ``tail_section_max_chars`` (author boxes, promotions, "partners" boxes).
-* **repeated short lines** within the page (gallery captions, photo credits, "share" rows) beyond their first
-  occurrence.
+* **repeated short lines** within the page beyond their first occurrence, only with ``max_repeat_chars`` > 0:
+  off by default, because on pages with whole-article ground truth the repeats were the article's own lines
+  (recipes, interview questions, schedules) and the first copy of a repeated caption is kept either way.
 * **site templates** (:mod:`tasks.ingest.boilerplate.site`, a per-shard pass run by the ingest after
   extraction): lines on at least three pages of the same host in the shard.
 
@@ -35,7 +38,8 @@ filter takes for another article's teaser. Elements whose class or id names chro
 (:func:`mark_chrome_elements`).
 
 The stage works on one page at a time and is deterministic; see ``bench/bench_extract.py`` for its quality on
-the trafilatura evaluation pages (split by site) and its cost per page.
+the trafilatura evaluation pages (split by site), on pages with whole-article ground truth it was never tuned
+on (``--article-benchmark``, :mod:`tasks.ingest.article_benchmark`), and its cost per page.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_r
 
 # Bump on any change to the rules, patterns or site pass: every ingested shard's version includes it, so shards
 # extracted by older rules are redone (tasks/ingest/shard.py: shard_version).
-RULES_VERSION = "2026-11-29.4"
+RULES_VERSION = "2026-12-07.6"
 
 __all__ = [
     "CHROME",

@@ -91,6 +91,11 @@ CHROME = Phrases(
         # site taglines and app pitches, server error lines
         r"(?:get )?the latest (?:news|on)\b",
         r"(?:warning|notice|deprecated|fatal error|parse error): .* (?:in|on line) ",
+        # gallery counters and one-line labels of news sites
+        r"(?:(?:image|photo|bild|foto|slide) )?\d+ (?:of|von|sur|de|di|z|/) ?/? ?\d+$",
+        r"(?:continue reading|sharing is caring|you may also like|don.t miss|explore further|top stories)\W*$",
+        # markup shown as text (a tracking pixel inside <noscript>)
+        r"<[a-z]+ [^>]*=[\"']",
     ],
     word=[
         r"abonn",
@@ -108,6 +113,10 @@ CHROME = Phrases(
         r"our app\b",
         r"the app\b.*\b(?:download|phone)",
         r"tipps\b.*\bper e-?mail",
+        # news credit lines, social follow prompts, copyright lines without the sign
+        r"contributed (?:to this report|reporting)|(?:additional )?reporting by |editing by ",
+        r"follow [^.]{0,40} on (?:twitter|facebook|instagram|linkedin)",
+        r"copyright\W+(?:\d{4}|©)",
     ],
     anywhere=[
         r"cookie|newsletter|subscribe|sign[ -]?up\b",
@@ -126,6 +135,8 @@ CHROME = Phrases(
         # pagination and search-box lines, file-download labels
         r"es werden die .* angezeigt|showing \d+ ?(?:to|-|–) ?\d+ of|meist gesucht|häufig gesucht",
         r"pdf ?\| ?\d+ ?[km]b\b",
+        # browser notices, affiliate disclosures
+        r"requires javascript|enable javascript|modern browser|may (?:get|earn|receive) a (?:small )?(?:share|commission)",
     ],
 )
 WEAK_CHROME = Phrases(

@@ -10,15 +10,24 @@ from tasks.ingest.boilerplate.patterns import CHROME, DATE_ONLY, END_MARKER, SEN
 
 @dataclass(frozen=True)
 class PrecisionConfig:
-    """Thresholds of the precision stage (defaults tuned on one half of the evaluation pages, by site)."""
+    """Thresholds of the precision stage (defaults tuned on one half of the evaluation pages, by site, and
+    checked on an independent benchmark: ``bench/bench_extract.py --article-benchmark``).
+
+    ``prose_max_link_density`` applies instead of ``max_link_density`` to a block that reads as a sentence (at
+    least 60 characters and 9 words, ending like one): news paragraphs link half their words and are still
+    the article. ``max_repeat_chars``: a short line seen earlier on the page is dropped when it is at most
+    this long; 0 (the default) keeps repeats, which are the article's own structure far more often than chrome
+    (recipes, interview questions, schedules; the first copy of a repeated caption is kept either way).
+    ``edge_keep_tables``: table rows (cells are tab-separated) are never trimmed as edge lines."""
 
     max_link_density: float = 0.5
+    prose_max_link_density: float = 0.65
     listing_link_share: float = 0.5
     max_chrome_chars: int = 200
     max_weak_chrome_chars: int = 80
     end_marker_max_chars: int = 60
     end_marker_min_position: float = 0.4
-    max_repeat_chars: int = 120
+    max_repeat_chars: int = 0
     edge_max_chars: int = 60
     trim_head: bool = True
     trim_end: bool = True
@@ -33,6 +42,7 @@ class PrecisionConfig:
     tail_section_position: float = 0.85
     tail_section_max_chars: int = 600
     late_h1: bool = True
+    edge_keep_tables: bool = True
 
 
 def clean_blocks(blocks: list[Block], config: PrecisionConfig) -> list[Block]:
@@ -57,13 +67,19 @@ def drop_reasons(blocks: list[Block], config: PrecisionConfig) -> list[str | Non
             continue
         text = block.text
         size = len(text)
-        if not listing and not block.heading and block.link_density > config.max_link_density:
+        density = block.link_density
+        if (
+            not listing
+            and not block.heading
+            and density > config.max_link_density
+            and not (density <= config.prose_max_link_density and _is_sentence(block))
+        ):
             reasons[i] = "link_density"
         elif _is_chrome(text, config):
             reasons[i] = "chrome"
         elif size <= 40 and (DATE_ONLY.match(text) or not any(c.isalnum() for c in text)):
             reasons[i] = "date"
-        elif size <= config.max_repeat_chars:
+        elif size <= config.max_repeat_chars:  # off by default (0)
             key = text.lower()
             if key in seen:
                 reasons[i] = "repeat"
@@ -141,6 +157,13 @@ def _cut_tail_section(blocks: list[Block], reasons: list[str | None], config: Pr
             return
 
 
+def _is_sentence(block: Block) -> bool:
+    """A paragraph of running text: 60+ characters, 9+ words, a sentence's last character."""
+    return (
+        len(block.text) >= 60 and block.text.count(" ") >= 8 and SENTENCE_END.search(block.text) is not None
+    )
+
+
 def _is_prose(block: Block) -> bool:
     return len(block.text) >= 100 and block.link_density < 0.5 and SENTENCE_END.search(block.text) is not None
 
@@ -154,9 +177,12 @@ def _trim_edges(blocks: list[Block], reasons: list[str | None], config: Precisio
     if config.trim_end:
         for i in range(prose[-1] + 1, len(blocks)):
             block = blocks[i]
-            short = reasons[i] is None and len(block.text) <= config.edge_max_chars and block.kind != "pre"
-            short = short and (config.edge_lists or block.kind != "li")
-            if short and (block.heading or not SENTENCE_END.search(block.text)):
+            if (
+                reasons[i] is None
+                and _edge_candidate(block, config)
+                and block.kind != "pre"
+                and (block.heading or not SENTENCE_END.search(block.text))
+            ):
                 reasons[i] = "edge"
     if config.drop_title:
         for i in range(min(3, prose[0])):
@@ -165,7 +191,20 @@ def _trim_edges(blocks: list[Block], reasons: list[str | None], config: Precisio
     if config.trim_head:
         for i in range(prose[0]):
             block = blocks[i]
-            short = reasons[i] is None and len(block.text) <= config.edge_max_chars and not block.heading
-            short = short and (config.edge_lists or block.kind != "li")
-            if short and not SENTENCE_END.search(block.text):
+            if (
+                reasons[i] is None
+                and _edge_candidate(block, config)
+                and not block.heading
+                and not SENTENCE_END.search(block.text)
+            ):
                 reasons[i] = "edge"
+
+
+def _edge_candidate(block: Block, config: PrecisionConfig) -> bool:
+    """A short line that may be trimmed at the article's edges: not a list item (unless ``edge_lists``), not a
+    table row (unless ``edge_keep_tables`` is off)."""
+    return (
+        len(block.text) <= config.edge_max_chars
+        and (config.edge_lists or block.kind != "li")
+        and not (config.edge_keep_tables and "\t" in block.text)
+    )
