@@ -5,6 +5,7 @@
     NLTK_DATA=.venv-bench-datatrove/nltk_data PYTHONPATH=bench .venv-bench-datatrove/bin/python \\
         bench/peers/trafilatura_extract.py --pages /tmp/h0.json --out /tmp/traf0.json
     .venv/bin/python bench/extract_block_scorer_cv.py --trafilatura /tmp/traf0.json   # labels: Trafilatura
+    .venv/bin/python bench/extract_block_scorer_cv.py --article-benchmark DIR   # trained on whole-article truth
 
 The blocks that survive Quarry's precision rules (``tasks.ingest.boilerplate``) get language-independent
 features (length, words, tag, link density, digits / capitals / punctuation, short-word share, position on the
@@ -13,11 +14,14 @@ gradient-boosted model) is trained on one fold of the tuning half's sites and ap
 kept block whose boilerplate probability exceeds a threshold is dropped, and the fold's must / must-not
 snippets are scored before and after. Labels are either the evaluation snippets of the training fold (a block
 holding a must snippet: content, a must-not snippet: boilerplate) or, with ``--trafilatura``, Trafilatura's
-output on the same pages (dense labels, no snippets used). Only site half 0 is ever loaded; half 1 stays
-held out.
+output on the same pages (dense labels, no snippets used), or, with ``--article-benchmark``, the pages of an
+article-extraction-benchmark checkout (``tasks/ingest/article_benchmark.py``): a block is content when at least
+half of its word 4-grams are in the page's ground-truth article; the model is then trained on those pages alone
+and applied to both folds. Only site half 0 is ever loaded; half 1 stays held out.
 
-Result (2026-11-29, see bench/RESULTS.md section 7): neither label source nor model removes must-not snippets
-without losing about as many must snippets; the scorer is therefore not part of the stage.
+Result (2026-11-29 and 2026-12-07, see bench/RESULTS.md section 7): no label source (snippets, Trafilatura,
+whole-article ground truth of other pages) and neither model removes must-not snippets without losing about as
+many must snippets; the scorer is therefore not part of the stage.
 """
 
 from __future__ import annotations
@@ -148,6 +152,7 @@ def main() -> None:
     parser.add_argument("--trafilatura", help="Trafilatura texts of half 0 (JSON from the peer script)")
     parser.add_argument("--write-pages", help="write half 0's pages (url → HTML) for the peer script, exit")
     parser.add_argument("--model", choices=("lr", "gbm"), default="lr")
+    parser.add_argument("--article-benchmark", metavar="DIR", help="train on this benchmark's pages instead")
     args = parser.parse_args()
 
     import numpy as np
@@ -216,13 +221,22 @@ def main() -> None:
             clean += sum(s not in text for s in row["must_not"])
         return hit, clean, dropped
 
-    source = "trafilatura output" if args.trafilatura else "evaluation snippets"
+    external = _article_rows(Path(args.article_benchmark), config) if args.article_benchmark else None
+    source = (
+        "article-benchmark ground truth"
+        if external
+        else "trafilatura output"
+        if args.trafilatura
+        else "evaluation snippets"
+    )
     print(f"half 0 only: {len(pages)} pages; labels: {source}; model: {args.model}")
     for fold in (0, 1):
         train = [r for r in rows if r["fold"] != fold]
         test = [r for r in rows if r["fold"] == fold]
         x = [f for r in train for f, y in zip(r["feats"], r["labels"], strict=True) if y is not None]
         y = [y for r in train for y in r["labels"] if y is not None]
+        if external:
+            x, y = external
         fitted = model().fit(np.array(x), np.array(y))
         base_hit, base_clean, _ = score(test, None, 1.0)
         n_must = sum(len(r["must"]) for r in test)
@@ -237,13 +251,40 @@ def main() -> None:
                 f"  p(boilerplate) > {threshold}: must {hit - base_hit:+d}, must-not clean {clean - base_clean:+d}, "
                 f"blocks dropped {dropped}"
             )
-    if args.model == "lr":
+    if args.model == "lr" and not external:
         x = [f for r in rows for f, y in zip(r["feats"], r["labels"], strict=True) if y is not None]
         y = [y for r in rows for y in r["labels"] if y is not None]
         weights = model().fit(np.array(x), np.array(y)).coef_[0]
         print("\nweights (content direction), all of half 0:")
         for name, w in sorted(zip(FEATURES, weights, strict=True), key=lambda item: -abs(item[1])):
             print(f"  {name:18s} {w:+.2f}")
+
+
+def _article_rows(root: Path, config: Any) -> tuple[list[list[float]], list[int]]:
+    """Features and labels of the blocks the rules keep on a whole-article benchmark's pages: 1 (content) when at
+    least half of a block's word 4-grams (its words, if fewer than four) are in the page's ground truth."""
+    from tasks.ingest.article_benchmark import load_article_benchmark, shingles
+    from tasks.ingest.boilerplate import drop_reasons, page_blocks
+    from tasks.ingest.charset import decode
+
+    x: list[list[float]] = []
+    y: list[int] = []
+    for page in load_article_benchmark(root):
+        truth = set(shingles(page.body))
+        words = " " + " ".join(re.findall(r"\w+", page.body)) + " "
+        blocks = page_blocks(decode(page.html, None)[0], config)
+        keep = [r is None for r in drop_reasons(blocks, config)]
+        for block, feat in zip(blocks, page_features(blocks, keep), strict=True):
+            grams = shingles(block.text)
+            if feat is None or not grams:
+                continue
+            if len(re.findall(r"\w+", block.text)) < 4:
+                inside = (" " + " ".join(re.findall(r"\w+", block.text)) + " ") in words
+            else:
+                inside = sum(n for g, n in grams.items() if g in truth) >= 0.5 * sum(grams.values())
+            x.append(feat)
+            y.append(int(inside))
+    return x, y
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ of its ``minimal_html`` output, so each block knows whether it is a heading and 
   teaser or a listing entry).
 * **a trailing box**: a heading of a level the page has not used before, in the last 15 % of the kept text
   and followed by at most ``tail_section_max_chars`` (author boxes, promotions, "partners" boxes).
-* **repeated short lines** within the page beyond their first occurrence, only with ``max_repeat_chars`` > 0:
-  off by default, because on pages with whole-article ground truth the repeats were the article's own lines
-  (recipes, interview questions, schedules) and the first copy of a repeated caption is kept either way.
+* **repeated short lines** within the page (a repeated headline, photo credit or navigation) beyond their first
+  occurrence: they would otherwise fail a whole good article in FineWeb's duplicate-line filter
+  (``max_repeat_chars``; its cost on structured articles is in ``PrecisionConfig``'s notes).
 * **site templates** (:mod:`tasks.ingest.boilerplate.site`, a per-shard pass run by the ingest after
   extraction): lines on at least three pages of the same host in the shard.
 

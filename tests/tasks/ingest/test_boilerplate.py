@@ -158,9 +158,9 @@ def test_chrome_phrases(line: str) -> None:
     assert sum(r is None for r in reasons.values()) == 3
 
 
-def test_repeated_lines_and_trailing_table_rows_are_the_article() -> None:
-    """A recipe repeats its lines and a results table ends the page: both are kept by default; the options
-    that drop them still do."""
+def test_trailing_table_rows_stay_and_repeated_lines_go_unless_asked() -> None:
+    """A results table ends the page: its rows are kept (``edge_keep_tables``). A line repeated within the page
+    is dropped after its first copy by default, and kept with ``max_repeat_chars=0``."""
     recipe = []
     for meal in ("Breakfast", "Lunch", "Dinner"):
         recipe += [
@@ -170,11 +170,13 @@ def test_repeated_lines_and_trailing_table_rows_are_the_article() -> None:
         ]
     table = ["1\t\tKyle Busch\t\t5040\t\t5", "2\t\tMartin Truex Jr.\t\t5035\t\t7"]
     blocks = parse_blocks("\n\n".join(recipe + table))
-    kept = render(clean_blocks(blocks, PrecisionConfig()))
-    assert kept.count("Portion Fix Containers") == 3
-    assert "Kyle Busch" in kept and "Martin Truex" in kept
-    old = render(clean_blocks(blocks, PrecisionConfig(max_repeat_chars=120, edge_keep_tables=False)))
-    assert old.count("Portion Fix Containers") == 1 and "Kyle Busch" not in old
+    default = render(clean_blocks(blocks, PrecisionConfig()))
+    assert "Kyle Busch" in default and "Martin Truex" in default
+    assert default.count("Portion Fix Containers") == 1
+    assert (
+        render(clean_blocks(blocks, PrecisionConfig(max_repeat_chars=0))).count("Portion Fix Containers") == 3
+    )
+    assert "Kyle Busch" not in render(clean_blocks(blocks, PrecisionConfig(edge_keep_tables=False)))
 
 
 def test_a_linked_sentence_stays_and_a_linked_label_goes() -> None:
@@ -243,7 +245,7 @@ def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) 
     quarry = score_extractor(ordered, lambda b: html_to_text(b, None, QUARRY), half=1)
     plain = score_extractor(ordered, lambda b: html_to_text(b, None, RESILIPARSE), half=1)
     assert quarry.found == quarry.pages == 453
-    # Measured 2026-12-07 on the held-out half: Quarry .671 / .944 / .894 (session 6: repeats and table rows kept,
+    # Measured 2026-12-07 on the held-out half: Quarry .671 / .944 / .894 (session 6: table rows kept,
     # linked sentences kept, chrome lines from the article-extraction-benchmark; session 4: .675 / .941 / .896;
     # session 2: .656 / .940 / .885; session 1: .645 / .941 / .876), Resiliparse .439 / .941 / .749.
     assert quarry.pass_share >= 0.67
