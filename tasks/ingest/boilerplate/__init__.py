@@ -20,8 +20,8 @@ of its ``minimal_html`` output, so each block knows whether it is a heading and 
   "Related articles", "Lesen Sie auch", "Über den Autor", "Kommentare" after the first 40 % of the text ends
   the article; it and everything after it are dropped.
 * **edges**: short non-sentence lines before the first and after the last prose paragraph (list items and
-  table rows excepted), and a leading ``<h1>`` title; **late ``<h1>``s** (an ``<h1>`` after the article's first paragraph titles another item: a
-  teaser or a listing entry).
+  table rows excepted), and a leading ``<h1>`` title; **late ``<h1>``s** (an ``<h1>`` after the article's
+  first paragraph titles another item: a teaser or a listing entry).
 * **a trailing box**: a heading of a level the page has not used before, in the last 15 % of the kept text
   and followed by at most ``tail_section_max_chars`` (author boxes, promotions, "partners" boxes).
 * **repeated short lines** within the page (a repeated headline, photo credit or navigation) beyond their first

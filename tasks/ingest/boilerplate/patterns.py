@@ -136,7 +136,8 @@ CHROME = Phrases(
         r"es werden die .* angezeigt|showing \d+ ?(?:to|-|–) ?\d+ of|meist gesucht|häufig gesucht",
         r"pdf ?\| ?\d+ ?[km]b\b",
         # browser notices, affiliate disclosures
-        r"requires javascript|enable javascript|modern browser|may (?:get|earn|receive) a (?:small )?(?:share|commission)",
+        r"requires javascript|enable javascript|modern browser",
+        r"may (?:get|earn|receive) a (?:small )?(?:share|commission)",
     ],
 )
 WEAK_CHROME = Phrases(
