@@ -136,7 +136,8 @@ CHROME = Phrases(
         r"es werden die .* angezeigt|showing \d+ ?(?:to|-|–) ?\d+ of|meist gesucht|häufig gesucht",
         r"pdf ?\| ?\d+ ?[km]b\b",
         # browser notices, affiliate disclosures
-        r"requires javascript|enable javascript|modern browser",
+        r"(?:slideshow|page|site|content|video|player) requires javascript|(?:please )?enable javascript",
+        r"(?:update|upgrade|switch) to a (?:modern|newer|supported) browser",
         r"may (?:get|earn|receive) a (?:small )?(?:share|commission)",
     ],
 )

@@ -158,6 +158,23 @@ def test_chrome_phrases(line: str) -> None:
     assert sum(r is None for r in reasons.values()) == 3
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Firefox is a modern browser with fast start-up, the review of version 120 found.",
+        "Our reporters built the interactive map with JavaScript and open city data.",
+        "The council passed the plan with 3 of 5 votes after a long debate.",
+        "She has followed the case on Twitter since it began in the spring of 2019.",
+    ],
+)
+def test_article_lines_near_the_new_chrome_phrases_stay(line: str) -> None:
+    article = "\n\n".join(_prose(i) for i in range(3))
+    blocks = parse_blocks(
+        article.replace("</p>\n\n<p>Paragraph 1", f"</p>\n\n<p>{line}</p>\n\n<p>Paragraph 1")
+    )
+    assert all(r is None for r in drop_reasons(blocks, PrecisionConfig()))
+
+
 def test_trailing_table_rows_stay_and_repeated_lines_go_unless_asked() -> None:
     """A results table ends the page: its rows are kept (``edge_keep_tables``). A line repeated within the page
     is dropped after its first copy by default, and kept with ``max_repeat_chars=0``."""

@@ -189,7 +189,9 @@ def test_ingest_names_its_recipe_and_stores_c4_lines_as_a_new_version(
     from tasks.ingest import IngestConfig, run_ingest
 
     title, paras = readable_articles(shared_data, limit=1)[0]
-    with_script_line = [*paras, "Please enable JavaScript to view the comments powered by our widget."]
+    # C4 removes every line that names JavaScript; this one is article prose, so extraction keeps it ("Please
+    # enable JavaScript ..." would be removed as chrome before C4 sees it).
+    with_script_line = [*paras, "Our reporters built the interactive map with JavaScript and open city data."]
     write_warc(
         tmp_path / "in" / "a.warc.gz",
         [
