@@ -149,13 +149,18 @@ def test_trailing_box_and_late_h1_go_but_article_sections_stay() -> None:
     ],
 )
 def test_chrome_phrases(line: str) -> None:
+    reasons = _reasons_with(line)
+    assert reasons[line] == "chrome"
+    assert sum(r is None for r in reasons.values()) == 3
+
+
+def _reasons_with(line: str) -> dict[str, str | None]:
+    """Drop reasons of three article paragraphs with ``line`` as a paragraph after the first."""
     article = "\n\n".join(_prose(i) for i in range(3))
     blocks = parse_blocks(
         article.replace("</p>\n\n<p>Paragraph 1", f"</p>\n\n<p>{html.escape(line)}</p>\n\n<p>Paragraph 1")
     )
-    reasons = {b.text: r for b, r in zip(blocks, drop_reasons(blocks, PrecisionConfig()), strict=True)}
-    assert reasons[line] == "chrome"
-    assert sum(r is None for r in reasons.values()) == 3
+    return {b.text: r for b, r in zip(blocks, drop_reasons(blocks, PrecisionConfig()), strict=True)}
 
 
 @pytest.mark.parametrize(
@@ -168,11 +173,8 @@ def test_chrome_phrases(line: str) -> None:
     ],
 )
 def test_article_lines_near_the_new_chrome_phrases_stay(line: str) -> None:
-    article = "\n\n".join(_prose(i) for i in range(3))
-    blocks = parse_blocks(
-        article.replace("</p>\n\n<p>Paragraph 1", f"</p>\n\n<p>{line}</p>\n\n<p>Paragraph 1")
-    )
-    assert all(r is None for r in drop_reasons(blocks, PrecisionConfig()))
+    reasons = _reasons_with(line)
+    assert len(reasons) == 4 and all(r is None for r in reasons.values())
 
 
 def test_trailing_table_rows_stay_and_repeated_lines_go_unless_asked() -> None:
