@@ -278,8 +278,9 @@ def _article_rows(root: Path, config: Any) -> tuple[list[list[float]], list[int]
             grams = shingles(block.text)
             if feat is None or not grams:
                 continue
-            if len(re.findall(r"\w+", block.text)) < 4:
-                inside = (" " + " ".join(re.findall(r"\w+", block.text)) + " ") in words
+            tokens = re.findall(r"\w+", block.text)
+            if len(tokens) < 4:
+                inside = (" " + " ".join(tokens) + " ") in words
             else:
                 inside = sum(n for g, n in grams.items() if g in truth) >= 0.5 * sum(grams.values())
             x.append(feat)
