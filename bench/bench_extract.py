@@ -12,6 +12,8 @@ held out. "added ms" is the paired per-page difference Quarry − Resiliparse: t
 ``--article-benchmark DIR`` also scores the three extractors on pages the stage was never tuned on, against
 whole-article ground truth: a checkout of scrapinghub's article-extraction-benchmark (181 pages; not in
 ``../shared/data``, see ``tasks/ingest/article_benchmark.py``), with paired 95 % intervals of the differences.
+``--wcxb DIR`` scores them on a split of WCXB (``tasks/ingest/snippet_benchmark.py``: 2025-26 pages of seven
+types with must / must-not snippets; ``--wcxb-split test``, the held-out split, by default), per page type.
 The per-shard site-template pass (``tasks/ingest/boilerplate/site.py``) runs in the ingest, not here: the
 evaluation pages are nearly all one page per site, so it would not change these numbers.
 """
@@ -82,6 +84,8 @@ def main() -> None:
         metavar="DIR",
         help="also score on an article-extraction-benchmark checkout (html/*.html.gz, ground-truth.json)",
     )
+    parser.add_argument("--wcxb", metavar="DIR", help="also score on a WCXB checkout (per page type)")
+    parser.add_argument("--wcxb-split", choices=("dev", "test"), default="test")
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N evaluation pages (smoke runs)"
     )
@@ -97,9 +101,11 @@ def main() -> None:
     from tasks.ingest.charset import decode
     from tasks.ingest.evaluate import ExtractionReport, eval_key, evaldata_of, score_texts
     from tasks.ingest.sample_snapshot import load_eval_pages
+    from tasks.ingest.snippet_benchmark import load_wcxb
 
     pages = load_eval_pages(Path(args.shared_data))[: args.limit]
     articles = load_article_benchmark(Path(args.article_benchmark)) if args.article_benchmark else []
+    wcxb = load_wcxb(Path(args.wcxb), args.wcxb_split) if args.wcxb else []
     evaldata = evaldata_of(pages)
     cpu = pick_cpu(args.cpu)
     sides: list[tuple[str, list[str], dict[str, str]]] = [
@@ -125,16 +131,18 @@ def main() -> None:
                 out = Path(tmp) / f"{name}.json"
                 run_measured(name, [*cmd, "--pages", str(pages_path), "--out", str(out)], cpu=cpu, env=env)
                 results[name].append(json.loads(out.read_text(encoding="utf-8")))
-        article_texts: dict[str, dict[str, str]] = {}
-        if articles:
-            articles_path = Path(tmp) / "articles.json"
-            articles_path.write_text(
-                json.dumps({a.key: decode(a.html, None)[0] for a in articles}), encoding="utf-8"
+        extra: dict[str, dict[str, dict[str, str]]] = {}
+        for label, extra_pages in (("articles", articles), ("wcxb", wcxb)):
+            if not extra_pages:
+                continue
+            extra_path = Path(tmp) / f"{label}.json"
+            extra_path.write_text(
+                json.dumps({p.key: decode(p.html, None)[0] for p in extra_pages}), encoding="utf-8"
             )
             for name, cmd, env in sides:
-                out = Path(tmp) / f"{name}-articles.json"
-                run_measured(name, [*cmd, "--pages", str(articles_path), "--out", str(out)], cpu=cpu, env=env)
-                article_texts[name] = json.loads(out.read_text(encoding="utf-8"))["texts"]
+                out = Path(tmp) / f"{name}-{label}.json"
+                run_measured(name, [*cmd, "--pages", str(extra_path), "--out", str(out)], cpu=cpu, env=env)
+                extra.setdefault(label, {})[name] = json.loads(out.read_text(encoding="utf-8"))["texts"]
 
     print(machine_line())
     print(f"input: {len(pages)} trafilatura evaluation pages; {args.rounds} round(s); pinned to CPU {cpu}\n")
@@ -186,7 +194,10 @@ def main() -> None:
         )
     if articles:
         print()
-        _report_articles({a.key: a.body for a in articles}, article_texts)
+        _report_articles({a.key: a.body for a in articles}, extra["articles"])
+    if wcxb:
+        print()
+        _report_wcxb(wcxb, extra["wcxb"], args.wcxb_split)
 
 
 def _report_articles(truth: dict[str, str], texts: dict[str, dict[str, str]]) -> None:
@@ -208,6 +219,37 @@ def _report_articles(truth: dict[str, str], texts: dict[str, dict[str, str]]) ->
         diff = paired_difference(truth, texts["quarry"], texts[other])
         cells = ", ".join(f"{m} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, (d, lo, hi) in diff.items())
         print(f"quarry - {other} (95 % paired page bootstrap): {cells}")
+
+
+def _report_wcxb(pages: list[Any], texts: dict[str, dict[str, str]], split: str) -> None:
+    """Pass share, must recall and must-not cleanliness per extractor and page type on a WCXB split."""
+    from tasks.ingest.snippet_benchmark import score_snippets
+
+    scores = {name: score_snippets(pages, predicted) for name, predicted in texts.items()}
+    groups = ["all", *sorted({p.page_type for p in pages})]
+    rows = [
+        [
+            group,
+            name,
+            score.pages,
+            f"{score.pass_share:.3f}",
+            f"{score.must_recall:.3f}",
+            f"{score.must_not_clean:.3f}",
+        ]
+        for group in groups
+        for name, by_group in scores.items()
+        for score in [by_group[group]]
+    ]
+    held = (
+        "held out: the chrome phrases were chosen on dev" if split == "test" else "phrases were chosen on it"
+    )
+    print(
+        table(
+            f"WCXB {split} split ({held}): must / must-not snippets per page type",
+            ["page type", "extractor", "pages", "pass_share", "must_recall", "must_not_clean"],
+            rows,
+        )
+    )
 
 
 def _median_per_page(runs: list[dict[str, Any]], n: int) -> list[float]:

@@ -6,6 +6,7 @@
         bench/peers/trafilatura_extract.py --pages /tmp/h0.json --out /tmp/traf0.json
     .venv/bin/python bench/extract_block_scorer_cv.py --trafilatura /tmp/traf0.json   # labels: Trafilatura
     .venv/bin/python bench/extract_block_scorer_cv.py --article-benchmark DIR   # trained on whole-article truth
+    .venv/bin/python bench/extract_block_scorer_cv.py --wcxb DIR   # trained on WCXB's dev pages (main content)
 
 The blocks that survive Quarry's precision rules (``tasks.ingest.boilerplate``) get language-independent
 features (length, words, tag, link density, digits / capitals / punctuation, short-word share, position on the
@@ -17,11 +18,13 @@ holding a must snippet: content, a must-not snippet: boilerplate) or, with ``--t
 output on the same pages (dense labels, no snippets used), or, with ``--article-benchmark``, the pages of an
 article-extraction-benchmark checkout (``tasks/ingest/article_benchmark.py``): a block is content when at least
 half of its word 4-grams are in the page's ground-truth article; the model is then trained on those pages alone
-and applied to both folds. Only site half 0 is ever loaded; half 1 stays held out.
+and applied to both folds. ``--wcxb`` does the same with the main content of WCXB's dev split
+(``tasks/ingest/snippet_benchmark.py``, 1,497 pages of seven types). Only site half 0 is ever loaded; half 1
+stays held out.
 
 Result (2026-11-29 and 2026-12-07, see bench/RESULTS.md section 7): no label source (snippets, Trafilatura,
-whole-article ground truth of other pages) and neither model removes must-not snippets without losing about as
-many must snippets; the scorer is therefore not part of the stage.
+whole-article ground truth of other pages, WCXB's 1,497 pages) and neither model removes must-not snippets
+without losing about as many must snippets; the scorer is therefore not part of the stage.
 """
 
 from __future__ import annotations
@@ -153,6 +156,7 @@ def main() -> None:
     parser.add_argument("--write-pages", help="write half 0's pages (url → HTML) for the peer script, exit")
     parser.add_argument("--model", choices=("lr", "gbm"), default="lr")
     parser.add_argument("--article-benchmark", metavar="DIR", help="train on this benchmark's pages instead")
+    parser.add_argument("--wcxb", metavar="DIR", help="train on a WCXB checkout's dev pages instead")
     args = parser.parse_args()
 
     import numpy as np
@@ -221,10 +225,22 @@ def main() -> None:
             clean += sum(s not in text for s in row["must_not"])
         return hit, clean, dropped
 
-    external = _article_rows(Path(args.article_benchmark), config) if args.article_benchmark else None
+    external = None
+    if args.article_benchmark:
+        from tasks.ingest.article_benchmark import load_article_benchmark
+
+        external = _truth_rows(
+            [(a.html, a.body) for a in load_article_benchmark(Path(args.article_benchmark))], config
+        )
+    elif args.wcxb:
+        from tasks.ingest.snippet_benchmark import load_wcxb
+
+        external = _truth_rows([(p.html, p.body) for p in load_wcxb(Path(args.wcxb), "dev")], config)
     source = (
         "article-benchmark ground truth"
-        if external
+        if args.article_benchmark
+        else "WCXB dev main content"
+        if args.wcxb
         else "trafilatura output"
         if args.trafilatura
         else "evaluation snippets"
@@ -260,19 +276,19 @@ def main() -> None:
             print(f"  {name:18s} {w:+.2f}")
 
 
-def _article_rows(root: Path, config: Any) -> tuple[list[list[float]], list[int]]:
-    """Features and labels of the blocks the rules keep on a whole-article benchmark's pages: 1 (content) when at
-    least half of a block's word 4-grams (its words, if fewer than four) are in the page's ground truth."""
-    from tasks.ingest.article_benchmark import load_article_benchmark, shingles
+def _truth_rows(pages: list[tuple[bytes, str]], config: Any) -> tuple[list[list[float]], list[int]]:
+    """Features and labels of the blocks the rules keep on pages with whole ground truth (HTML, main text): 1
+    (content) when at least half of a block's word 4-grams (its words, if fewer than four) are in the truth."""
+    from tasks.ingest.article_benchmark import shingles
     from tasks.ingest.boilerplate import drop_reasons, page_blocks
     from tasks.ingest.charset import decode
 
     x: list[list[float]] = []
     y: list[int] = []
-    for page in load_article_benchmark(root):
-        truth = set(shingles(page.body))
-        words = " " + " ".join(re.findall(r"\w+", page.body)) + " "
-        blocks = page_blocks(decode(page.html, None)[0], config)
+    for html, body in pages:
+        truth = set(shingles(body))
+        words = " " + " ".join(re.findall(r"\w+", body)) + " "
+        blocks = page_blocks(decode(html, None)[0], config)
         keep = [r is None for r in drop_reasons(blocks, config)]
         for block, feat in zip(blocks, page_features(blocks, keep), strict=True):
             grams = shingles(block.text)

@@ -191,3 +191,49 @@ def test_extract_bench_scores_an_article_benchmark(shared_data: Path, tmp_path: 
     assert quarry[2] == pytest.approx(1.0)  # every paragraph of the article is found
     assert quarry[1] > plain[1]  # and the notice, the counters and the credit line are not
     assert "quarry - resiliparse (95 % paired page bootstrap): precision +" in out
+
+
+def test_extract_bench_scores_a_wcxb_split_per_page_type(shared_data: Path, tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    root = tmp_path / "wcxb"
+    for sub in ("ground-truth", "html"):
+        (root / "test" / sub).mkdir(parents=True)
+    for n in range(3):
+        html, body = _article_page(n)
+        page_type = "forum" if n == 2 else "article"
+        truth = {
+            "_internal": {"page_type": {"primary": page_type}},
+            "ground_truth": {
+                "url": f"https://news.example/{n}",
+                "with": body.split("\n\n")[::2],
+                "without": [
+                    "We use cookies to improve your experience",
+                    "Image 2 of 3",
+                    "contributed to this report",
+                ],
+            },
+        }
+        (root / "test" / "ground-truth" / f"{n:04d}.json").write_text(json.dumps(truth), encoding="utf-8")
+        (root / "test" / "html" / f"{n:04d}.html.gz").write_bytes(gzip.compress(html.encode("utf-8")))
+    out = _run(
+        [
+            "bench/bench_extract.py",
+            "--skip-peer",
+            "--limit",
+            "5",
+            "--cpu",
+            "-1",
+            "--shared-data",
+            str(shared_data),
+            "--wcxb",
+            str(root),
+        ]
+    )
+    rows = {(r[0], r[1]): [_number(c) for c in r[2:]] for r in _table_rows(out, "WCXB test split (held out")}
+    assert set(rows) == {(g, e) for g in ("all", "article", "forum") for e in ("quarry", "resiliparse")}
+    assert rows[("all", "quarry")][0] == 3 and rows[("article", "quarry")][0] == 2
+    quarry, plain = rows[("all", "quarry")], rows[("all", "resiliparse")]
+    assert quarry[2] == pytest.approx(1.0)  # every with-snippet is found
+    assert quarry[3] == pytest.approx(1.0) and plain[3] < 1.0  # the chrome Resiliparse keeps is gone

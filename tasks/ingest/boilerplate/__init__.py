@@ -12,13 +12,18 @@ of its ``minimal_html`` output, so each block knows whether it is a heading and 
   notices, newsletter and subscription boxes, donation appeals, share prompts, copyright lines, photo credits,
   "posted in / tags" lines, sources, author boxes, app and magazine promotion, reader-feedback prompts,
   pagination and file-download labels, server error lines, gallery counters ("Image 2 of 5"), news credit
-  lines ("contributed to this report"), browser notices, markup shown as text, in the languages of the
-  evaluation set (en, de, fr, es, it, pl, pt, nl); only blocks shorter than ``max_chrome_chars``
+  lines ("contributed to this report"), browser notices, markup shown as text, and (chosen on WCXB's dev
+  pages, :mod:`tasks.ingest.snippet_benchmark`) ad-slot labels, reading times, loading stubs, "was this
+  helpful" polls, sign-in walls, breadcrumbs, newsletter confirmations, form consent lines, in the languages of
+  the evaluation set (en, de, fr, es, it, pl, pt, nl); only blocks shorter than ``max_chrome_chars``
   (``max_weak_chrome_chars`` for the weak ones) are matched, so an article that mentions cookies stays.
+  Cookie-consent, affiliate and form-consent notices (:data:`NOTICE`) run longer and are matched up to
+  ``max_notice_chars``.
 * **date-only and separator-only lines**.
 * **the tail after an end-of-article marker** (:data:`END_MARKER`): a short heading-like block such as
-  "Related articles", "Lesen Sie auch", "Über den Autor", "Kommentare" after the first 40 % of the text ends
-  the article; it and everything after it are dropped.
+  "Related articles", "Lesen Sie auch", "Über den Autor", "Kommentare", "12 Comments" after the first 40 % of
+  the text ends the article; it and everything after it are dropped. "Popular", "Recommended" and "Trending"
+  end it only alone or before a word such as "posts" or "for you": "Popular dishes include:" opens a section.
 * **edges**: short non-sentence lines before the first and after the last prose paragraph (list items and
   table rows excepted), and a leading ``<h1>`` title; **late ``<h1>``s** (an ``<h1>`` after the article's
   first paragraph titles another item: a teaser or a listing entry).
@@ -55,16 +60,17 @@ from tasks.ingest.boilerplate.dom import (
     protect_leads,
     scan_source,
 )
-from tasks.ingest.boilerplate.patterns import CHROME, END_MARKER, WEAK_CHROME
+from tasks.ingest.boilerplate.patterns import CHROME, END_MARKER, NOTICE, WEAK_CHROME
 from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_reasons
 
 # Bump on any change to the rules, patterns or site pass: every ingested shard's version includes it, so shards
 # extracted by older rules are redone (tasks/ingest/shard.py: shard_version).
-RULES_VERSION = "2026-12-07.6"
+RULES_VERSION = "2026-12-07.7"
 
 __all__ = [
     "CHROME",
     "END_MARKER",
+    "NOTICE",
     "RULES_VERSION",
     "WEAK_CHROME",
     "Block",

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasks.ingest.boilerplate.blocks import Block
-from tasks.ingest.boilerplate.patterns import CHROME, DATE_ONLY, END_MARKER, SENTENCE_END, WEAK_CHROME
+from tasks.ingest.boilerplate.patterns import CHROME, DATE_ONLY, END_MARKER, NOTICE, SENTENCE_END, WEAK_CHROME
 
 
 @dataclass(frozen=True)
 class PrecisionConfig:
-    """Thresholds of the precision stage (defaults tuned on one half of the evaluation pages, by site, and
-    checked on an independent benchmark: ``bench/bench_extract.py --article-benchmark``).
+    """Thresholds of the precision stage (defaults tuned on one half of the evaluation pages, by site, and on
+    WCXB's dev pages, and checked on independent pages: ``bench/bench_extract.py --article-benchmark``,
+    ``--wcxb``).
 
     ``prose_max_link_density`` applies instead of ``max_link_density`` to a block that reads as a sentence (at
     least 60 characters and 9 words, ending like one): news paragraphs link half their words and are still
@@ -20,12 +21,15 @@ class PrecisionConfig:
     lines (a recipe's portions, an interview's questions); on the trafilatura pages they were mostly a repeated
     headline, photo credit or navigation, and keeping them made 6 good English articles fail FineWeb's
     ``char_dup_ratio`` (duplicate lines over 1 % of the characters), so the rule stays on.
-    ``edge_keep_tables``: table rows (cells are tab-separated) are never trimmed as edge lines."""
+    ``edge_keep_tables``: table rows (cells are tab-separated) are never trimmed as edge lines.
+    ``max_notice_chars``: cookie-consent, affiliate and form-consent notices (``patterns.NOTICE``) are dropped up
+    to this length, past ``max_chrome_chars`` (0: only within ``max_chrome_chars``, as other chrome lines)."""
 
     max_link_density: float = 0.5
     prose_max_link_density: float = 0.65
     listing_link_share: float = 0.5
     max_chrome_chars: int = 200
+    max_notice_chars: int = 600
     max_weak_chrome_chars: int = 80
     end_marker_max_chars: int = 60
     end_marker_min_position: float = 0.4
@@ -104,8 +108,10 @@ def _drop_late_h1(blocks: list[Block], reasons: list[str | None]) -> None:
 
 def _is_chrome(text: str, config: PrecisionConfig) -> bool:
     size = len(text)
-    if size > config.max_chrome_chars:
-        return False
+    if (
+        size > config.max_chrome_chars
+    ):  # CHROME holds the notices' phrases too: short notices are matched below
+        return size <= config.max_notice_chars and NOTICE.search(text.lower())
     lowered = text.lower()
     if size <= config.max_weak_chrome_chars and WEAK_CHROME.search(lowered):
         return True

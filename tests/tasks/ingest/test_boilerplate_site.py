@@ -12,7 +12,7 @@ from tasks.ingest import IngestConfig, run_ingest
 from tasks.ingest.boilerplate.site import SiteRepeatConfig, host_of, strip_site_repeats, template_lines
 from tasks.ingest.extract import ExtractConfig, html_to_text
 
-SLOGAN = "Independent reporting from the valley, every day, thanks to readers like you."
+SLOGAN = "Independent reporting from the valley, every day, for everyone who lives along its river."
 
 
 def _page(body: str) -> str:
