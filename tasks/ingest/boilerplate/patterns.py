@@ -136,8 +136,7 @@ CHROME = Phrases(
         r"an official website of the",
         r"what do you think\??$|discussion about this post$|was meinen sie\??$|was denkst du\??$|"
         r"qu.en pensez-vous\W*$|¿qué opinas\??$|qué opinas\??$",
-        _each("give|send|leave|share", r" (?:us )?(?:your )?feedback\b")
-        + r"|us (?:your )?feedback\b|your feedback\b|feedback\b",
+        _each("give|send|leave|share", r" (?:us )?(?:your )?feedback\b") + r"|your feedback\b|feedback\b",
         # markup shown as text (a tracking pixel inside <noscript>)
         r"<[a-z]+ [^>]*=[\"']",
     ],
@@ -246,9 +245,10 @@ NOTICE = Notices(
 )
 """Cookie-consent, affiliate and form-consent notices, matched on lower-cased text: dropped up to
 ``max_notice_chars`` (they run longer than the other chrome lines), so an article paragraph of that length that
-says "we use cookies" goes too. Chosen on WCXB's dev pages; the long notices
-session 5 tried on half 0 of the evaluation pages (donation appeals, embed placeholders, licence lines) did not
-carry to half 1 and are not here (bench/RESULTS.md section 7)."""
+says "we use cookies" goes too. Chosen on WCXB's dev pages. The long notices that sessions 5 and 7 tried on half 0
+of the evaluation pages (donation appeals, embed placeholders, licence lines) did not carry to half 1 and are not
+here (bench/RESULTS.md section 7)."""
+
 WEAK_CHROME = Phrases(
     start=[
         r"(?:by|von|par|por|przez|door) [a-zà-ž][^ ]+(?: [a-zà-ž][^ ]+){0,3}$",
@@ -267,7 +267,8 @@ END_MARKER = re.compile(
     r"(?:recommended|popular|trending)(?: (?:for you|reading|posts|articles|stories|news|now|today|this week|"
     r"videos|reads|content))?(?=\W*$)|"
     r"(?:latest (?:news|posts|articles|stories)|also on)\b|you (?:may|might) also|further reading|"
-    r"about the author|(?:\d+ )?comments?\b|\d+ (?:responses|replies|kommentare?)\b|other (?:posts|articles|stories) you|leave a (?:reply|comment)|share (?:this|the)|subscribe|newsletter|"
+    r"about the author|(?:\d+ )?comments?\b|\d+ (?:responses|replies|kommentare?)\b|other (?:posts|articles|stories) you|"
+    r"leave a (?:reply|comment)|share (?:this|the)|subscribe|newsletter|"
     r"verwandte|ähnliche|weitere (?:artikel|beiträge|news|meldungen|themen|nachrichten|informationen|\w*tipps)|"
     r"die redaktion empfiehlt|top[- ]themen|entdecke|siehe auch|"
     r"mehr (?:zum|aus|von|artikel|news|themen|zu)|lesen sie (?:auch|mehr)|schon gelesen|"

@@ -108,9 +108,8 @@ def _drop_late_h1(blocks: list[Block], reasons: list[str | None]) -> None:
 
 def _is_chrome(text: str, config: PrecisionConfig) -> bool:
     size = len(text)
-    if (
-        size > config.max_chrome_chars
-    ):  # CHROME holds the notices' phrases too: short notices are matched below
+    if size > config.max_chrome_chars:
+        # only long notices; CHROME holds their phrases too, so short ones are matched below
         return size <= config.max_notice_chars and NOTICE.search(text.lower())
     lowered = text.lower()
     if size <= config.max_weak_chrome_chars and WEAK_CHROME.search(lowered):
