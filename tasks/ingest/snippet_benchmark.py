@@ -9,9 +9,9 @@ must not (``without``). Layout of a checkout: ``<split>/ground-truth/<id>.json``
 downloaded).
 
 Quarry's chrome phrases of ``RULES_VERSION`` 2026-12-07.7 were chosen on the dev split; the test split is
-reported as held out. Snippets are matched as for the trafilatura pages (:func:`tasks.ingest.evaluate._norm`:
-white space collapsed, lower-cased, substring), where WCXB's own ``evaluate.py`` lower-cases without collapsing
-white space; per page type the benchmark's pass share, with-recall and without-cleanliness follow.
+reported as held out. Snippets are scored by the trafilatura pages' scorer (white space collapsed,
+lower-cased, substring), where WCXB's own ``evaluate.py`` lower-cases without collapsing white space; per page
+type the benchmark's pass share, with-recall and without-cleanliness follow.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.ingest.evaluate import _norm
+from tasks.ingest.evaluate import ExtractionReport, score_texts
 
 SPLITS = ("dev", "test")
 
@@ -36,18 +36,6 @@ class SnippetPage:
     must: tuple[str, ...]
     must_not: tuple[str, ...]
     body: str  # the page's whole main content, as the annotators extracted it
-
-
-@dataclass(frozen=True)
-class SnippetScore:
-    pages: int
-    passed: int
-    must_recall: float
-    must_not_clean: float
-
-    @property
-    def pass_share(self) -> float:
-        return self.passed / self.pages if self.pages else 0.0
 
 
 def load_wcxb(root: Path, split: str = "test") -> list[SnippetPage]:
@@ -83,25 +71,17 @@ def load_wcxb(root: Path, split: str = "test") -> list[SnippetPage]:
     return pages
 
 
-def score_snippets(pages: Sequence[SnippetPage], texts: Mapping[str, str]) -> dict[str, SnippetScore]:
-    """Scores of the extracts ``texts`` (by page key) for all pages (``"all"``) and per page type. A page
-    without an extract counts as an empty one: every must snippet missed, every must-not snippet clean."""
-    tallies: dict[str, list[int]] = {}
+def score_snippets(pages: Sequence[SnippetPage], texts: Mapping[str, str]) -> dict[str, ExtractionReport]:
+    """Scores of the extracts ``texts`` (by page key) for all pages (``"all"``) and per page type, by the
+    trafilatura pages' own scorer (:func:`tasks.ingest.evaluate.score_texts`). A page without an extract counts
+    as an empty one: every must snippet missed, every must-not snippet clean."""
+    groups: dict[str, list[SnippetPage]] = {"all": list(pages)}
     for page in pages:
-        text = _norm(texts.get(page.key, ""))
-        hits = sum(_norm(s) in text for s in page.must)
-        clean = sum(_norm(s) not in text for s in page.must_not)
-        passed = hits == len(page.must) and clean == len(page.must_not)
-        for group in ("all", page.page_type):
-            tally = tallies.setdefault(group, [0, 0, 0, 0, 0, 0])
-            for i, value in enumerate((1, passed, hits, len(page.must), clean, len(page.must_not))):
-                tally[i] += value
+        groups.setdefault(page.page_type, []).append(page)
     return {
-        group: SnippetScore(
-            pages=n,
-            passed=passed,
-            must_recall=hits / must if must else 0.0,
-            must_not_clean=clean / must_not if must_not else 0.0,
+        group: score_texts(
+            {p.key: {"with": list(p.must), "without": list(p.must_not)} for p in chosen},
+            {p.key: (texts.get(p.key, ""), None) for p in chosen},
         )
-        for group, (n, passed, hits, must, clean, must_not) in tallies.items()
+        for group, chosen in groups.items()
     }

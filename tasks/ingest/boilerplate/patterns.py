@@ -82,6 +82,10 @@ def _each(heads: str, tail: str) -> str:
     return "|".join(head + tail for head in heads.split("|"))
 
 
+# A consent line of a form ("By clicking Subscribe, you agree to our terms"): a chrome phrase, and a long notice.
+_FORM_CONSENT = r"by (?:clicking|posting|submitting|signing up|continuing|loading)\b[^.]{0,80}\byou (?:agree|consent|accept|acknowledge)"
+
+
 CHROME = Phrases(
     start=[
         r"(?:foto|photo|bild|image|credit|fotos?|zdj[eę]cie|źródło|quelle|source|fuente|fonte|via)s? ?:",
@@ -170,7 +174,7 @@ CHROME = Phrases(
         r"join medium|readers like you",
         r"as a preferred source on google",
         r"sign ?in (?:or|to) (?:register|comment)|log ?in (?:or|to) (?:register|comment)",
-        r"by (?:clicking|posting|submitting|signing up|continuing|loading)\b[^.]{0,80}\byou (?:agree|consent|accept|acknowledge)",
+        _FORM_CONSENT,
         r"amazon associate|qualifying purchases|may be compensated|"
         r"earn (?:us )?(?:a )?(?:small )?(?:commission|money|compensation)|"
         r"receive (?:us )?(?:a )?(?:small )?(?:commission|money|compensation)|"
@@ -240,7 +244,7 @@ NOTICE = Notices(
         r"may be compensated|may (?:get|earn|receive) a (?:small )?(?:share|commission)|"
         r"(?:earn|receive) (?:us )?(?:a )?(?:small )?commission",
         # consent lines of forms
-        r"by (?:clicking|posting|submitting|signing up|continuing|loading)\b[^.]{0,80}\byou (?:agree|consent|accept|acknowledge)",
+        _FORM_CONSENT,
     ],
 )
 """Cookie-consent, affiliate and form-consent notices, matched on lower-cased text: dropped up to
