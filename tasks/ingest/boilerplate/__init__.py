@@ -42,6 +42,10 @@ filter takes for another article's teaser. Elements whose class or id names chro
 (captions, related-article boxes, footers inside the content column, author boxes) are skipped
 (:func:`mark_chrome_elements`).
 
+When Resiliparse's main-content pass has dropped the article itself (the extract is tiny against the page), the
+whole page is extracted instead, without its navigation, site footers, breadcrumbs, cookie banners and modal
+dialogs (:func:`mark_page_chrome`), and the rules above clean the rest.
+
 The stage works on one page at a time and is deterministic; see ``bench/bench_extract.py`` for its quality on
 the trafilatura evaluation pages (split by site), on pages with whole-article ground truth it was never tuned
 on (``--article-benchmark``, :mod:`tasks.ingest.article_benchmark`), and its cost per page.
@@ -53,9 +57,11 @@ from resiliparse.parse.html import HTMLTree
 
 from tasks.ingest.boilerplate.blocks import Block, parse_blocks, render
 from tasks.ingest.boilerplate.dom import (
+    FALLBACK_CHROME,
     chrome_selector,
     extract_markup,
     mark_chrome_elements,
+    mark_page_chrome,
     protect_embeds,
     protect_leads,
     scan_source,
@@ -65,11 +71,12 @@ from tasks.ingest.boilerplate.rules import PrecisionConfig, clean_blocks, drop_r
 
 # Bump on any change to the rules, patterns or site pass: every ingested shard's version includes it, so shards
 # extracted by older rules are redone (tasks/ingest/shard.py: shard_version).
-RULES_VERSION = "2026-12-07.7"
+RULES_VERSION = "2026-12-07.8"
 
 __all__ = [
     "CHROME",
     "END_MARKER",
+    "FALLBACK_CHROME",
     "NOTICE",
     "RULES_VERSION",
     "WEAK_CHROME",
@@ -81,6 +88,7 @@ __all__ = [
     "explain",
     "extract_text",
     "mark_chrome_elements",
+    "mark_page_chrome",
     "page_blocks",
     "parse_blocks",
     "protect_embeds",
@@ -106,7 +114,9 @@ def page_blocks(html: str, config: PrecisionConfig, main_content: bool = True) -
 
     When the main-content extract is tiny (under ``fallback_min_chars`` and under ``fallback_max_ratio`` of
     the whole page's text) Resiliparse has dropped the article itself (pages without article markup), so the
-    whole page is extracted instead and the precision rules alone remove its chrome."""
+    whole page is extracted instead, without its navigation, footers, breadcrumbs and cookie or modal dialogs
+    (``fallback_skip_chrome``: :data:`~tasks.ingest.boilerplate.dom.FALLBACK_CHROME`), and the precision rules
+    remove the rest of its chrome."""
     tree = HTMLTree.parse(html)
     try:
         source = scan_source(html)
@@ -121,6 +131,10 @@ def page_blocks(html: str, config: PrecisionConfig, main_content: bool = True) -
             if main_chars < config.fallback_min_chars:
                 whole = extract_markup(tree, main_content=False)
                 if main_chars < config.fallback_max_ratio * len(whole):
+                    if config.fallback_skip_chrome and mark_page_chrome(
+                        tree, config.fallback_chrome_max_share
+                    ):
+                        whole = extract_markup(tree, main_content=False)
                     markup = whole
     finally:
         # The tree must not outlive this call (it cannot be freed on another thread).

@@ -23,7 +23,10 @@ class PrecisionConfig:
     ``char_dup_ratio`` (duplicate lines over 1 % of the characters), so the rule stays on.
     ``edge_keep_tables``: table rows (cells are tab-separated) are never trimmed as edge lines.
     ``max_notice_chars``: cookie-consent, affiliate and form-consent notices (``patterns.NOTICE``) are dropped up
-    to this length, past ``max_chrome_chars`` (0: only within ``max_chrome_chars``, as other chrome lines)."""
+    to this length, past ``max_chrome_chars`` (0: only within ``max_chrome_chars``, as other chrome lines).
+    ``fallback_skip_chrome``: the whole-page fallback (``fallback_min_chars``, ``fallback_max_ratio``) skips the
+    page's navigation, footers, breadcrumbs, cookie and modal dialogs (``dom.FALLBACK_CHROME``), but an element
+    holding more than ``fallback_chrome_max_share`` of the page's text."""
 
     max_link_density: float = 0.5
     prose_max_link_density: float = 0.65
@@ -45,6 +48,8 @@ class PrecisionConfig:
     class_hint_max_share: float = 0.3
     fallback_min_chars: int = 500
     fallback_max_ratio: float = 0.1
+    fallback_skip_chrome: bool = True
+    fallback_chrome_max_share: float = 0.9
     tail_section_position: float = 0.85
     tail_section_max_chars: int = 600
     late_h1: bool = True
