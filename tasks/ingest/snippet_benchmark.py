@@ -8,10 +8,11 @@ must not (``without``). Layout of a checkout: ``<split>/ground-truth/<id>.json``
 ``<split>/html/<id>.html.gz``. It is not in ``../shared/data``; pass the path of a checkout (nothing is
 downloaded).
 
-Quarry's chrome phrases of ``RULES_VERSION`` 2026-12-07.7 were chosen on the dev split; the test split is
-reported as held out. Snippets are scored by the trafilatura pages' scorer (white space collapsed,
-lower-cased, substring), where WCXB's own ``evaluate.py`` lower-cases without collapsing white space; per page
-type the benchmark's pass share, with-recall and without-cleanliness follow.
+Quarry's chrome phrases of ``RULES_VERSION`` 2026-12-07.7 and the whole-page fallback's chrome elements of
+2026-12-07.8 were chosen on the dev split; the test split is reported as held out. Snippets are scored by the
+trafilatura pages' scorer (white space collapsed, lower-cased, substring), where WCXB's own ``evaluate.py``
+lower-cases without collapsing white space; per page type the benchmark's pass share, with-recall and
+without-cleanliness follow.
 """
 
 from __future__ import annotations
