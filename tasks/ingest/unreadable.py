@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from tasks.ingest.records import Item, read_file
+from tasks.ingest.warc_stream import INFLATE_ERRORS
 from tasks.storage import Store, join, remove, write_json_atomic
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ FILES_FOLDER = "_files"
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [OSError, EOFError, zlib.error]
+    errors: list[type[BaseException]] = [OSError, EOFError, *INFLATE_ERRORS]
     try:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -21,12 +21,11 @@ at a valid boundary and is accepted with those records inside it; per-record gzi
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterator
 from typing import IO
 
 from tasks.ingest.items import Bad, Item, Record, Skipped
-from tasks.ingest.warc_stream import GZIP_MAGIC, WARC_MAGIC, Buffered, GzipMember, RawFile
+from tasks.ingest.warc_stream import GZIP_MAGIC, INFLATE_ERRORS, WARC_MAGIC, Buffered, GzipMember, RawFile
 
 MAX_WARC_HEADER = 64 * 1024
 MAX_HTTP_HEADER = 64 * 1024
@@ -142,7 +141,7 @@ def _read_members(raw: RawFile, limit: int) -> Iterator[Item]:
         segment = _Member(raw, one_record_each)
         try:
             yield from _records(segment, limit)
-        except zlib.error as exc:
+        except INFLATE_ERRORS as exc:
             raw.seek(start + 1)
             found = _next_member(raw)
             skipped = raw.pos - start
@@ -163,7 +162,7 @@ def _next_member(raw: RawFile) -> int | None:
             return None
         try:
             first = Buffered(GzipMember(raw).more).peek(len(WARC_MAGIC))
-        except zlib.error:
+        except INFLATE_ERRORS:
             first = b""
         if first == WARC_MAGIC:
             raw.seek(pos)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from typing import IO
+from typing import IO, cast
+
+from isal import isal_zlib
 
 CHUNK = 1 << 18
 MEMBER_CHUNK = 1 << 15  # compressed bytes fed per call: what a member leaves over is copied back
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = b"WARC/"
+# Members are inflated by ISA-L (python-isal: zlib's decompressobj API, 2.4x its speed on the sample WARCs, 0.12
+# against 0.28 s for 884 records: about 0.18 ms of the ingest's ~5 ms a record). Its errors are its own class.
+INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, cast(type[Exception], isal_zlib.error))
 
 
 class RawFile:
@@ -81,13 +86,13 @@ class GzipMember:
 
     ``ended`` (the member's end and CRC were read; the bytes after it are pushed back to the raw file) and
     ``truncated`` (the file ended inside the member) tell why :meth:`more` returned nothing. A corrupt
-    deflate stream raises ``zlib.error``.
+    deflate stream raises one of :data:`INFLATE_ERRORS`.
     """
 
     def __init__(self, raw: RawFile) -> None:
         self.raw = raw
         self.start = raw.pos
-        self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.inflater = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
         self.ended = False
         self.truncated = False
 

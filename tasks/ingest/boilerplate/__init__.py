@@ -57,8 +57,8 @@ from resiliparse.parse.html import HTMLTree
 
 from tasks.ingest.boilerplate.blocks import Block, parse_blocks, render
 from tasks.ingest.boilerplate.dom import (
+    CHROME_ELEMENTS,
     FALLBACK_CHROME,
-    chrome_selector,
     extract_markup,
     mark_chrome_elements,
     mark_page_chrome,
@@ -75,6 +75,7 @@ RULES_VERSION = "2026-12-07.8"
 
 __all__ = [
     "CHROME",
+    "CHROME_ELEMENTS",
     "END_MARKER",
     "FALLBACK_CHROME",
     "NOTICE",
@@ -82,7 +83,6 @@ __all__ = [
     "WEAK_CHROME",
     "Block",
     "PrecisionConfig",
-    "chrome_selector",
     "clean_blocks",
     "drop_reasons",
     "explain",
@@ -124,7 +124,7 @@ def page_blocks(html: str, config: PrecisionConfig, main_content: bool = True) -
         if config.keep_leads:
             protect_leads(tree, source)
         if config.class_hints:
-            mark_chrome_elements(tree, source, config.class_hint_max_share)
+            mark_chrome_elements(tree, config.class_hint_max_share)
         markup = extract_markup(tree, main_content=main_content)
         if main_content and len(markup) < config.fallback_min_chars * 2:
             main_chars = sum(len(b.text) for b in parse_blocks(markup))

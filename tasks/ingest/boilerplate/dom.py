@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from resiliparse.extract.html2text import extract_plain_text
-from resiliparse.parse.html import CSSParserException, DOMNode, HTMLTree
+from resiliparse.parse.html import CSSParserException, ElementNode, HTMLTree
 
 # Class / id substrings naming page chrome, measured on the tuning half: each removes more must-not than must
 # snippets there. "caption" and "related" first; then the standard chrome names Resiliparse leaves in the main
@@ -16,15 +16,12 @@ from resiliparse.parse.html import CSSParserException, DOMNode, HTMLTree
 # "header", "banner", "sidebar", "menu", "promo", "credit" each cost must snippets: they also name article
 # wrappers and columns); "subscribe", "signup", "donat", "tagcloud", "cookie", "rating", "byline", "consent",
 # "comment", "disqus", "pagination", "newsletter" changed nothing; "popup", "masthead", "site-branding" gained
-# 0-1 snippet each. Every search key is one ``bytes.find`` scan of :func:`scan_source` (~65 µs on a median page,
-# ~125 µs as ``str.find`` over the decoded page; one regex alternation of the names costs 30x that), so names
-# sharing a prefix share a key.
-_CHROME_NAMES: dict[bytes, tuple[bytes, ...]] = {
-    b"caption": (b"caption",),
-    b"related": (b"related",),
-    b"footer": (b"footer",),
-    b"author-": (b"author-info", b"author-desc"),
-}
+# 0-1 snippet each.
+_CHROME_NAMES = ("caption", "related", "footer", "author-info", "author-desc")
+# Selected by lexbor's attribute-substring selectors, in C: 0.21 ms a page on the evaluation pages (mean), where
+# finding the names in the page's bytes in Python and then selecting the class / id tokens found cost 0.52 ms.
+# ``<figcaption>`` elements go with them.
+CHROME_ELEMENTS = ", ".join(f"[class*={name}], [id*={name}]" for name in _CHROME_NAMES) + ", figcaption"
 # An article's own teaser paragraph (standfirst), which Resiliparse's class filter drops for the "teaser" in its
 # name ("article-teaser", "articleTeaser", "pdb-article-teaser-intro"): relabelled so it is kept. +3 must
 # snippets, no must-not, on the tuning half. Only with an article prefix: a bare "teaser" is usually another
@@ -36,8 +33,6 @@ _LEAD = re.compile(r"(?:article|text|post|entry|story)[-_]?teaser", re.IGNORECAS
 _LEAD_BEFORE = re.compile(rb"(?:article|text|post|entry|story)[-_]?t\Z", re.IGNORECASE)
 _SKIP_ATTR = "data-quarry-chrome"
 _SKIP_SELECTOR = f"[{_SKIP_ATTR}]"
-# Found in the page's bytes first (one C-level scan per key), then selected by exact class / id in the DOM: an
-# attribute substring selector over every element costs more than the whole precision stage.
 _MAX_CHROME_ELEMENTS = 100
 # A chrome element this short is skipped without measuring the page (a caption, a "related" link row).
 _ALWAYS_SKIP_CHARS = 200
@@ -55,7 +50,7 @@ _TOKEN_BEFORE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 # it. Not in it: ``header`` (cost 3 must snippets on the tuning half: the title block), ``aside`` (8 on WCXB
 # dev), ``[class*=menu]`` (+1 snippet, and it names a restaurant's menu as well as a site's).
 FALLBACK_CHROME = (
-    "nav, [role=navigation], [id*=menu], [class*=navbar], [class*=breadcrumb], footer, [role=contentinfo], "
+    "nav, [role=navigation], [id*=menu]:not(li), [class*=navbar], [class*=breadcrumb], footer, [role=contentinfo], "
     "[class*=cookie], [class*=modal]"
 )
 _EMBED_MARKERS = (b"twitter-tweet", b"instagram-media", b"tiktok-embed")
@@ -102,22 +97,6 @@ def _occurrences(source: bytes, key: bytes) -> Iterator[int]:
         at = source.find(key, at + len(key))
 
 
-def chrome_selector(html: str | bytes) -> str | None:
-    """A CSS selector of the elements of ``html`` (a page, or its :func:`scan_source`) whose class or id contains
-    a chrome name, or None."""
-    source = _source(html)
-    selectors: set[str] = set()
-    for key, names in _CHROME_NAMES.items():  # lower-case names only: lowering the whole page costs 0.5 ms
-        for at in _occurrences(source, key):
-            if at >= 4 and source.startswith(b"<fig", at - 4):
-                selectors.add("figcaption")
-            elif len(names) == 1 or source.startswith(names, at):
-                selector = _attribute_token(source, at)
-                if selector:
-                    selectors.add(selector)
-    return ", ".join(sorted(selectors)) if selectors else None
-
-
 def _attribute_token(source: bytes, at: int) -> str | None:
     """``.token`` / ``#token`` if position ``at`` lies in a class / id attribute value, else None."""
     if at > 0 and source[at - 1] not in _TOKEN_BEFORE:
@@ -137,25 +116,19 @@ def _attribute_token(source: bytes, at: int) -> str | None:
     return kind + token if _CSS_NAME.match(token) else None
 
 
-def mark_chrome_elements(tree: HTMLTree, html: str | bytes, max_share: float) -> int:
-    """Mark elements whose class or id names page chrome Resiliparse does not know (:data:`_CHROME_NAMES`:
+def mark_chrome_elements(tree: HTMLTree, max_share: float) -> int:
+    """Mark elements whose class or id names page chrome Resiliparse does not know (:data:`CHROME_ELEMENTS`:
     captions, related-article boxes, footers, author boxes) for skipping, unless one holds more
     than ``max_share`` of the page's text (a wrapper such as ``<div class="page-with-related">``); an element
     of at most ``_ALWAYS_SKIP_CHARS`` characters is no wrapper and is marked without measuring the page."""
     body = tree.body
-    selector = chrome_selector(html)
-    if body is None or selector is None:
+    if body is None:
         return 0
-    try:
-        found = body.query_selector_all(selector)
-    except CSSParserException:  # a class name lexbor will not parse: no hints for this page
-        return 0
-    if not len(found):
-        return 0
+    found = body.query_selector_all(CHROME_ELEMENTS)
     # The page's text is only measured when an element is large enough to be a wrapper: ``body.text`` costs
     # ~0.45 ms (median over the evaluation pages with hints); measured lazily the pass costs 0.11 ms/page less
-    # on average, with the same output on all 884 evaluation pages.
-    return _mark(body, found[:_MAX_CHROME_ELEMENTS], max_share)
+    # on average.
+    return _mark(body, found[:_MAX_CHROME_ELEMENTS], max_share) if len(found) else 0
 
 
 def mark_page_chrome(tree: HTMLTree, max_share: float) -> int:
@@ -168,7 +141,7 @@ def mark_page_chrome(tree: HTMLTree, max_share: float) -> int:
     return _mark(body, body.query_selector_all(FALLBACK_CHROME), max_share)
 
 
-def _mark(body: DOMNode, found: Iterable[DOMNode], max_share: float) -> int:
+def _mark(body: ElementNode, found: Iterable[ElementNode], max_share: float) -> int:
     """Mark ``found`` for skipping, but an element of more than ``_ALWAYS_SKIP_CHARS`` characters only if it
     holds at most ``max_share`` of the page's text (measured once, lazily); returns how many were marked."""
     limit: float | None = None

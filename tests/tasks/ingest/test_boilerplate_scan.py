@@ -1,6 +1,6 @@
-"""The precision stage's cheap scans: class names found in the UTF-8 bytes of the page body
-(tasks/ingest/boilerplate/dom.py) and chrome phrases grouped by first character (patterns.py); both must decide
-exactly what the plain versions decide."""
+"""The precision stage's cheap scans: chrome elements selected by class / id substring, teaser class names found
+in the UTF-8 bytes of the page body (tasks/ingest/boilerplate/dom.py), and chrome phrases grouped by first
+character (patterns.py), which must decide exactly what the plain alternation decides."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from resiliparse.parse.html import HTMLTree
 
-from tasks.ingest.boilerplate import PrecisionConfig, chrome_selector, page_blocks, protect_leads, scan_source
+from tasks.ingest.boilerplate import CHROME_ELEMENTS, PrecisionConfig, page_blocks, protect_leads, scan_source
 from tasks.ingest.boilerplate.patterns import (
     CHROME,
     WEAK_CHROME,
@@ -27,24 +27,28 @@ def test_scan_source_is_the_body_in_utf8() -> None:
     assert scan_source("<p>no body tag: ü</p>") == "<p>no body tag: ü</p>".encode()
 
 
-def test_class_tokens_are_found_after_multibyte_text() -> None:
-    """Byte offsets, not character offsets: a token after emoji and umlauts is cut out whole."""
+def _chrome_names(html: str) -> list[str]:
+    tree = HTMLTree.parse(html)
+    assert tree.body is not None
+    return [
+        n.getattr("class") or "#" + (n.getattr("id") or n.tag)
+        for n in tree.body.query_selector_all(CHROME_ELEMENTS)
+    ]
+
+
+def test_chrome_elements_are_found_by_class_and_id_after_multibyte_text() -> None:
     html = (
-        '<body><p>Grüße 😀 — “quotes”</p><div class="wp-caption big">x</div><p id="related-box">y</p></body>'
+        '<body><p>Grüße 😀 — “quotes”</p><div class="wp-caption big">x</div><p id="related-box">y</p>'
+        '<div class="caption-für">z</div><p>related text, not an attribute</p></body>'
     )
-    assert chrome_selector(html) == "#related-box, .wp-caption"
-    assert chrome_selector(scan_source(html)) == chrome_selector(html)
-    # a class name lexbor could not select (non-ASCII) is left out rather than mangled
-    assert chrome_selector('<body><div class="caption-für">x</div></body>') is None
+    assert _chrome_names(html) == ["wp-caption big", "#related-box", "caption-für"]
 
 
-def test_names_in_the_head_are_not_scanned() -> None:
+def test_names_in_scripts_are_not_elements() -> None:
+    # the former byte scan had to skip the head to avoid this; the DOM has no such element
     head = """<head><script>var t = '<div class="related-js">';</script></head>"""
-    assert (
-        chrome_selector(f'<html>{head}<body><p class="related-body">x</p></body></html>') == ".related-body"
-    )
-    # without a <body> tag the whole page is scanned, head included
-    assert chrome_selector(f"<html>{head}<p>x</p></html>") == ".related-js"
+    assert _chrome_names(f'<html>{head}<body><p class="related-body">x</p></body></html>') == ["related-body"]
+    assert _chrome_names(f"<html>{head}<p>x</p></html>") == []
 
 
 def test_split_alternatives_respects_groups_classes_and_escapes() -> None:
@@ -106,7 +110,7 @@ def test_lead_and_tag_occurrences_are_told_apart_before_the_token_is_read() -> N
         '<body><footer class="entry-footer">a</footer><div class="teaser card-teaser">b</div>'
         '<p class="articleTeaser">c</p><p class="pdb-article-teaser-intro">d</p><p id="story_teaser">e</p></body>'
     )
-    assert chrome_selector(html) == ".entry-footer"  # the <footer> tags themselves are no class token
+    assert _chrome_names(html) == ["entry-footer"]  # by its class: a bare <footer> tag is not selected
     tree = HTMLTree.parse(html)
     assert protect_leads(tree, html) == 2  # class names only: the id is not relabelled, bare teasers stay
     assert [n.text for n in tree.body.query_selector_all(".quarry-lead")] == ["c", "d"]

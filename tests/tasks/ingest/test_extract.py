@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from tasks.ingest.extract import ExtractConfig, ExtractionError, check_textual, decode, html_to_text
+from tasks.ingest.extract import (
+    ExtractConfig,
+    ExtractionError,
+    check_textual,
+    decode,
+    html_to_text,
+    normalise_whitespace,
+)
 
 CFG = ExtractConfig()
 RU = "Пожарная безопасность на предприятии: обучение сотрудников и проверка оборудования."
@@ -74,3 +84,37 @@ def test_main_content_drops_navigation() -> None:
     ).encode()
     out = html_to_text(page, "utf-8", CFG)
     assert DE in out and "Datenschutz" not in out
+
+
+def _normalise_line_by_line(text: str) -> str:
+    """The definition normalise_whitespace implements faster: every line's runs of spaces, tabs and wide spaces
+    become one space, lines are stripped, at most one blank line in a row."""
+    spaces = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
+    lines = [
+        spaces.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def test_normalise_whitespace_matches_its_line_by_line_definition() -> None:
+    rng = random.Random(7)
+    alphabet = [
+        "a",
+        "b",
+        "ü",
+        " ",
+        "  ",
+        "\t",
+        "\u00a0",
+        "\u2009",
+        "\u200b",
+        "\u3000",
+        "\n",
+        "\r\n",
+        "\r",
+        "\x0c",
+    ]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        assert normalise_whitespace(text) == _normalise_line_by_line(text), repr(text)
+    assert normalise_whitespace(" a \u00a0\t b \n\n\n\n c ") == "a b\n\nc"
