@@ -90,6 +90,11 @@ def register(sub: Any) -> None:
     )
     e.add_argument("snapshot")
     e.add_argument("evaldata", help="path of evaldata.json (written by sample-snapshot)")
+    e.add_argument(
+        "--fold-case",
+        action="store_true",
+        help="lower-case texts and snippets before matching (trafilatura's own scorer is case-sensitive)",
+    )
     e.set_defaults(func=_eval)
 
 
@@ -170,7 +175,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from tasks.ingest.evaluate import evaluate_extraction
 
-    report = evaluate_extraction(args.store, args.snapshot, args.evaldata)
+    report = evaluate_extraction(args.store, args.snapshot, args.evaldata, fold_case=args.fold_case)
     print_summary(f"extraction quality {args.snapshot}", report.as_dict())
     print(json.dumps(report.as_dict()))
     return 0

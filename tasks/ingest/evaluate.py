@@ -6,6 +6,13 @@ are a separate decision from extraction). Language is checked where the site's c
 Pages are matched on their URL without surrounding white space (:func:`eval_key`). The pages split into two
 halves by a hash of their site (:func:`site_half`): the precision stage was tuned on half 0 only, half 1 is
 held out.
+
+Snippets are matched as trafilatura's own evaluation matches them (``tests/eval_common.py``, ``count_item``, and
+its ``comparison.py`` before it): a substring test after white space is collapsed, **case-sensitive**, so a
+navigation item "Projekte" is not found in an article's "Multimediaprojekten". ``fold_case=True`` lower-cases
+both sides first, as WCXB's ``evaluate.py`` does (:mod:`tasks.ingest.snippet_benchmark`); on trafilatura's pages
+it is stricter than the reference: it also catches boilerplate kept in another case ("REKLAMA" for the snippet
+"Reklama") and, more often, words of the article that only share letters with a snippet.
 """
 
 from __future__ import annotations
@@ -35,8 +42,11 @@ _TLD_LANGUAGE = {
 }
 
 
-def _norm(text: str) -> str:
-    return _WS.sub(" ", text).strip().lower()
+def snippet_key(text: str, fold_case: bool = False) -> str:
+    """``text`` (an extract or a snippet) as snippets are matched in it: white space collapsed, lower-cased only
+    with ``fold_case``."""
+    text = _WS.sub(" ", text).strip()
+    return text.lower() if fold_case else text
 
 
 def eval_key(url: str) -> str:
@@ -77,9 +87,11 @@ def score_texts(
     evaldata: dict[str, dict[str, Any]],
     texts: dict[str, tuple[str, str | None]],
     half: int | None = None,
+    fold_case: bool = False,
 ) -> ExtractionReport:
     """Score extracted ``texts`` (keyed by :func:`eval_key` of the URL: (text, language)) against the
-    must / must-not snippets; ``half`` restricts to one :func:`site_half` of the pages."""
+    must / must-not snippets; ``half`` restricts to one :func:`site_half` of the pages; ``fold_case``
+    lower-cases texts and snippets before matching (the module's notes)."""
     pages = found = passed = must_total = must_hit = not_total = not_clean = lang_checked = lang_ok = 0
     for raw_url, info in evaldata.items():
         url = eval_key(raw_url)
@@ -90,9 +102,9 @@ def score_texts(
             continue
         found += 1
         text, language = texts[url]
-        norm = _norm(text)
-        must = [_norm(s) for s in info.get("with") or [] if s.strip()]
-        must_not = [_norm(s) for s in info.get("without") or [] if s.strip()]
+        norm = snippet_key(text, fold_case)
+        must = [snippet_key(s, fold_case) for s in info.get("with") or [] if s.strip()]
+        must_not = [snippet_key(s, fold_case) for s in info.get("without") or [] if s.strip()]
         hits = sum(s in norm for s in must)
         clean = sum(s not in norm for s in must_not)
         must_total += len(must)
@@ -133,10 +145,10 @@ def _texts(store: Store, snapshot: str) -> dict[str, tuple[str, str | None]]:
 
 
 def evaluate_extraction(
-    store_root: str, snapshot: str, evaldata_url: str, half: int | None = None
+    store_root: str, snapshot: str, evaldata_url: str, half: int | None = None, fold_case: bool = False
 ) -> ExtractionReport:
     evaldata: dict[str, dict[str, Any]] = read_json(evaldata_url)
-    return score_texts(evaldata, _texts(Store(store_root), snapshot), half)
+    return score_texts(evaldata, _texts(Store(store_root), snapshot), half, fold_case)
 
 
 def evaldata_of(pages: Iterable[EvalPage]) -> dict[str, dict[str, Any]]:
@@ -145,10 +157,13 @@ def evaldata_of(pages: Iterable[EvalPage]) -> dict[str, dict[str, Any]]:
 
 
 def score_extractor(
-    pages: Sequence[EvalPage], extract: Callable[[bytes], str], half: int | None = None
+    pages: Sequence[EvalPage],
+    extract: Callable[[bytes], str],
+    half: int | None = None,
+    fold_case: bool = False,
 ) -> ExtractionReport:
     """Run ``extract`` (page bytes → text) on the pages (of one site half, if given) and score it; no store
     and no language ID involved: the quick loop for tuning, tests and ``bench/bench_extract.py``."""
     chosen = [p for p in pages if half is None or site_half(p.url) == half]
     texts: dict[str, tuple[str, str | None]] = {eval_key(p.url): (extract(p.html), None) for p in chosen}
-    return score_texts(evaldata_of(chosen), texts)
+    return score_texts(evaldata_of(chosen), texts, fold_case=fold_case)

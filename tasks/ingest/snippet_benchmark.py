@@ -10,9 +10,9 @@ downloaded).
 
 Quarry's chrome phrases of ``RULES_VERSION`` 2026-12-07.7 and the whole-page fallback's chrome elements of
 2026-12-07.8 were chosen on the dev split; the test split is reported as held out. Snippets are scored by the
-trafilatura pages' scorer (white space collapsed, lower-cased, substring), where WCXB's own ``evaluate.py``
-lower-cases without collapsing white space; per page type the benchmark's pass share, with-recall and
-without-cleanliness follow.
+trafilatura pages' scorer with ``fold_case`` (white space collapsed, lower-cased, substring), where WCXB's own
+``evaluate.py`` lower-cases without collapsing white space; per page type the benchmark's pass share,
+with-recall and without-cleanliness follow.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def load_wcxb(root: Path, split: str = "test") -> list[SnippetPage]:
 
 def score_snippets(pages: Sequence[SnippetPage], texts: Mapping[str, str]) -> dict[str, ExtractionReport]:
     """Scores of the extracts ``texts`` (by page key) for all pages (``"all"``) and per page type, by the
-    trafilatura pages' own scorer (:func:`tasks.ingest.evaluate.score_texts`). A page without an extract counts
-    as an empty one: every must snippet missed, every must-not snippet clean."""
+    trafilatura pages' scorer (:func:`tasks.ingest.evaluate.score_texts`), lower-cased as WCXB's is. A page
+    without an extract counts as an empty one: every must snippet missed, every must-not snippet clean."""
     groups: dict[str, list[SnippetPage]] = {"all": list(pages)}
     for page in pages:
         groups.setdefault(page.page_type, []).append(page)
@@ -83,6 +83,7 @@ def score_snippets(pages: Sequence[SnippetPage], texts: Mapping[str, str]) -> di
         group: score_texts(
             {p.key: {"with": list(p.must), "without": list(p.must_not)} for p in chosen},
             {p.key: (texts.get(p.key, ""), None) for p in chosen},
+            fold_case=True,
         )
         for group, chosen in groups.items()
     }

@@ -23,12 +23,17 @@ from tasks.ingest.boilerplate import (
     parse_blocks,
     render,
 )
-from tasks.ingest.evaluate import _norm, score_extractor
+from tasks.ingest.evaluate import score_extractor, snippet_key
 from tasks.ingest.extract import ExtractConfig, html_to_text
 from tasks.ingest.sample_snapshot import EvalPage, load_eval_pages
 
 QUARRY = ExtractConfig()
 RESILIPARSE = ExtractConfig(boilerplate="resiliparse")
+
+
+def _norm(text: str) -> str:
+    """Snippets are checked here case-folded: stricter than trafilatura's case-sensitive scorer."""
+    return snippet_key(text, fold_case=True)
 
 
 @pytest.fixture(scope="module")
@@ -370,15 +375,17 @@ def test_held_out_half_reaches_the_measured_quality(pages: dict[str, EvalPage]) 
     ordered = sorted(pages.values(), key=lambda p: p.url)
     quarry = score_extractor(ordered, lambda b: html_to_text(b, None, QUARRY), half=1)
     plain = score_extractor(ordered, lambda b: html_to_text(b, None, RESILIPARSE), half=1)
+    folded = score_extractor(ordered, lambda b: html_to_text(b, None, QUARRY), half=1, fold_case=True)
     assert quarry.found == quarry.pages == 453
-    # Measured 2026-12-07 on the held-out half: Quarry .678 / .944 / .896 (session 7: chrome phrases chosen on
-    # WCXB's dev pages; session 6: .671 / .944 / .894, table rows kept,
-    # linked sentences kept, chrome lines from the article-extraction-benchmark; session 4: .675 / .941 / .896;
+    # Measured 2026-12-08 on the held-out half with trafilatura's own (case-sensitive) scorer: Quarry .691 / .944
+    # / .902, Resiliparse .446 / .941 / .756. Case-folded, as Quarry scored until then: .678 / .944 / .896 (session
+    # 7: chrome phrases chosen on WCXB's dev pages; session 6: .671 / .944 / .894; session 4: .675 / .941 / .896;
     # session 2: .656 / .940 / .885; session 1: .645 / .941 / .876), Resiliparse .439 / .941 / .749.
-    assert quarry.pass_share >= 0.67
+    assert quarry.pass_share >= 0.68
     assert quarry.must_recall >= 0.94
-    assert quarry.must_not_clean >= 0.89
-    assert plain.must_not_clean < 0.76 and plain.pass_share < 0.45
+    assert quarry.must_not_clean >= 0.90
+    assert 0.89 <= folded.must_not_clean < quarry.must_not_clean
+    assert plain.must_not_clean < 0.77 and plain.pass_share < 0.46
 
 
 def test_chrome_hints_skip_short_elements_and_keep_wrappers() -> None:

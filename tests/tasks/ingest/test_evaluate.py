@@ -47,8 +47,22 @@ def test_score_texts_counts_snippets_and_halves() -> None:
         "https://a.example/x": ("alpha  BETA and more", None),
         eval_key("https://b.example/y"): ("gamma ... footer", None),
     }
+    # Case-sensitive, as trafilatura's scorer: "Alpha beta" is not in "alpha  BETA and more".
     report = score_texts(evaldata, texts)
-    assert (report.found, report.passed, report.must_recall, report.must_not_clean) == (2, 1, 1.0, 0.5)
+    assert (report.found, report.passed, report.must_recall, report.must_not_clean) == (2, 0, 0.5, 0.5)
+    folded = score_texts(evaldata, texts, fold_case=True)
+    assert (folded.found, folded.passed, folded.must_recall, folded.must_not_clean) == (2, 1, 1.0, 0.5)
     halves = [score_texts(evaldata, texts, half=h) for h in (0, 1)]
     assert sum(r.found for r in halves) == 2
     assert site_half("https://www.a.example/z") == site_half("http://a.example/x")
+
+
+def test_snippets_match_case_sensitively_after_white_space_is_collapsed() -> None:
+    """trafilatura's scorer (tests/eval_common.py): a navigation item "Projekte" is not in an article that says
+    "Multimediaprojekten"; a snippet split over lines in the extract is still found."""
+    evaldata = {"https://c.example/p": {"with": ["seit 1998 in Berlin"], "without": ["Projekte"]}}
+    text = "Umsetzung von über 70 Multimediaprojekten,\n seit   1998\tin Berlin."
+    report = score_texts(evaldata, {"https://c.example/p": (text, None)})
+    assert (report.must_recall, report.must_not_clean, report.passed) == (1.0, 1.0, 1)
+    folded = score_texts(evaldata, {"https://c.example/p": (text, None)}, fold_case=True)
+    assert (folded.must_recall, folded.must_not_clean, folded.passed) == (1.0, 0.0, 0)

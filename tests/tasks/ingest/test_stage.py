@@ -53,6 +53,12 @@ def test_extraction_quality_and_language(sample: Path, clean_store: Path) -> Non
     assert report.must_recall >= 0.9
     assert report.pass_share >= 0.4
     assert report.language_correct / report.language_checked >= 0.95
+    # Case-folded matching (the CLI's --fold-case) finds every snippet the reference finds, and more.
+    folded = evaluate_extraction(
+        str(clean_store), DEFAULT_SNAPSHOT, str(sample / "evaldata.json"), fold_case=True
+    )
+    assert folded.must_recall >= report.must_recall
+    assert folded.must_not_clean < report.must_not_clean
 
 
 def test_rerun_skips_completed_shards(sample: Path, clean_store: Path) -> None:
