@@ -13,7 +13,10 @@ class Phrases:
     about 6x more and was most of the precision stage's time. For the same reason the alternatives are grouped
     by their first character (:func:`group_alternatives`): at a position whose character starts no group the
     matcher moves on after one test per group, not one per alternative (the chrome patterns' ``anywhere``
-    search: 252 -> 130 ms over the 32k short blocks of the evaluation pages, same matches)."""
+    search: 252 -> 130 ms over the 32k short blocks of the evaluation pages, same matches). Only a pattern whose
+    every alternative starts with a plain character gets that: one alternative that starts with a group (``(?:a|b)
+    c``) made the ``anywhere`` search 2.2x slower (0.22 -> 0.10 ms a page), so such alternatives are written out
+    per head (:func:`_each`); a test keeps it so."""
 
     def __init__(self, start: list[str], word: list[str], anywhere: list[str]) -> None:
         self.sources = (tuple(start), tuple(word), tuple(anywhere))
@@ -57,23 +60,34 @@ def split_alternatives(pattern: str) -> list[str]:
 
 
 def group_alternatives(patterns: list[str]) -> str:
-    """One alternation of ``patterns`` with the alternatives that start with the same plain character grouped
-    under it (``cookie|credit`` -> ``c(?:ookie|redit)``), in their order within each group; alternatives that
-    start with anything else (a group, an escape, a character followed by a quantifier) stay as they are."""
+    """One alternation of ``patterns`` with the alternatives that start with the same plain character (or an
+    escaped punctuation character) grouped under it (``cookie|credit`` -> ``c(?:ookie|redit)``), in their order
+    within each group; alternatives that start with anything else (a group, a class, a character followed by a
+    quantifier) stay as they are."""
     if not patterns:  # "" would match every text
         raise ValueError("no alternatives to group")
     groups: dict[str, list[str]] = {}
     rest: list[str] = []
     for alternative in (a for pattern in patterns for a in split_alternatives(pattern)):
-        head, tail = alternative[:1], alternative[1:]
-        if head and (head.isalnum() or head in "©/ ") and not tail.startswith(("?", "*", "+", "{")):
-            groups.setdefault(head, []).append(tail)
+        head = plain_head(alternative)
+        if head:
+            groups.setdefault(head, []).append(alternative[len(head) :])
         else:
             rest.append(alternative)
     grouped = [
         head + (f"(?:{'|'.join(tails)})" if len(tails) > 1 else tails[0]) for head, tails in groups.items()
     ]
     return "|".join(grouped + rest)
+
+
+def plain_head(alternative: str) -> str | None:
+    """The plain first character of a regex alternative (a letter, a digit, ``©``, ``/``, a space, or an escaped
+    punctuation character such as ``\\(``) unless a quantifier follows it; None when it starts otherwise."""
+    escaped = alternative.startswith("\\") and len(alternative) > 1 and not alternative[1].isalnum()
+    head = alternative[:2] if escaped else alternative[:1]
+    if not head or alternative[len(head) :].startswith(("?", "*", "+", "{")):
+        return None
+    return head if escaped or head.isalnum() or head in "©/ " else None
 
 
 def _each(heads: str, tail: str) -> str:
@@ -161,7 +175,7 @@ CHROME = Phrases(
         r"the app\b.*\b(?:download|phone)",
         r"tipps\b.*\bper e-?mail",
         # news credit lines, social follow prompts, copyright lines without the sign
-        r"contributed (?:to this report|reporting)|(?:additional )?reporting by |editing by ",
+        r"contributed (?:to this report|reporting)|reporting by |editing by ",  # also "additional reporting by"
         r"follow [^.]{0,40} on (?:twitter|facebook|instagram|linkedin)",
         r"copyright\W+(?:\d{4}|©)",
         # newsletter confirmations and offers, reading times, news-source prompts, sign-in prompts, consent lines
@@ -191,7 +205,7 @@ CHROME = Phrases(
         r"kommentare? (?:verfassen|schreiben|abgeben)|keine kommentare|bloggern gefällt|einloggen|eingeloggt",
         r"push notifications|rate this|weiterlesen\?|articles? gratuits?|ein abo\b",
         # author boxes, magazine and app promotion, reader feedback, affiliate and liability notices
-        r"(?:zeige|alle) (?:alle )?beiträge von|view all posts|more posts by",
+        _each("zeige|alle", r" (?:alle )?beiträge von") + "|view all posts|more posts by",
         r"in der [\w-]+-app\b|jetzt (?:die )?(?:aktuelle )?ausgabe",
         r"hear what you think|letter to the editor|leserbrief",
         r"affiliate|provisions-?link|ohne gewähr|druckfähige|pressefotos",
@@ -200,8 +214,8 @@ CHROME = Phrases(
         r"es werden die .* angezeigt|showing \d+ ?(?:to|-|–) ?\d+ of|meist gesucht|häufig gesucht",
         r"pdf ?\| ?\d+ ?[km]b\b",
         # browser notices, affiliate disclosures
-        r"(?:slideshow|page|site|content|video|player) requires javascript|(?:please )?enable javascript",
-        r"(?:update|upgrade|switch) to a (?:modern|newer|supported) browser",
+        _each("slideshow|page|site|content|video|player", " requires javascript") + "|enable javascript",
+        _each("update|upgrade|switch", r" to a (?:modern|newer|supported) browser"),
         r"may (?:get|earn|receive) a (?:small )?(?:share|commission)",
     ],
 )
@@ -214,6 +228,7 @@ class Notices:
 
     def __init__(self, keys: tuple[str, ...], patterns: list[str]) -> None:
         self.keys = keys
+        self.sources = tuple(patterns)
         self.pattern = re.compile(group_alternatives(patterns))
 
     def search(self, lowered: str) -> bool:
@@ -238,11 +253,11 @@ NOTICE = Notices(
     patterns=[
         # cookie consent
         r"we use cookies|this (?:web)?site uses cookies|by continuing to (?:use|browse)[^.]{0,80}cookie|"
-        r"(?:accept|allow) (?:all )?cookies|wir verwenden cookies|verwendet cookies|nutzt cookies|"
-        r"utilise des cookies|utilizamos cookies",
+        + _each("accept|allow", r" (?:all )?cookies")
+        + r"|wir verwenden cookies|verwendet cookies|nutzt cookies|utilise des cookies|utilizamos cookies",
         # affiliate disclosures
         r"may be compensated|may (?:get|earn|receive) a (?:small )?(?:share|commission)|"
-        r"(?:earn|receive) (?:us )?(?:a )?(?:small )?commission",
+        + _each("earn|receive", r" (?:us )?(?:a )?(?:small )?commission"),
         # consent lines of forms
         _FORM_CONSENT,
     ],
