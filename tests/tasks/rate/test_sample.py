@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tracemalloc
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 from fixtures_vllm import mixed_corpus, write_documents
+from traced_peak import traced_peak
 
 from tasks.rate.sample import list_document_shards, stratified_sample
 from tasks.storage import Store, read_parquet, write_parquet_atomic
@@ -62,20 +62,24 @@ def _synthetic_shards(root: Path, shards: int, per_shard: int) -> Store:
     return store
 
 
-def _peak(store: Store) -> tuple[int, int]:
-    tracemalloc.start()
-    try:
-        rows = stratified_sample(store, 50, seed=0).num_rows
-        return rows, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+def _peak(root: Path, warm: Path) -> tuple[int, int]:
+    """Rows sampled from the store at ``root`` and the peak of Python allocations while sampling (in a child:
+    tests/traced_peak.py); a first sample of ``warm`` keeps imports and caches out of the measurement."""
+    rows, peak, _ = traced_peak(
+        setup="from tasks.rate.sample import stratified_sample\nfrom tasks.storage import Store",
+        warm=f"stratified_sample(Store({str(warm)!r}), 50, seed=0)",
+        call=f"stratified_sample(Store({str(root)!r}), 50, seed=0).num_rows",
+    )
+    return int(rows), peak
 
 
 def test_sampling_memory_does_not_grow_with_the_corpus(tmp_path: Path) -> None:
     """One pass over every shard, but only a shard's columns and ``size`` candidates per stratum are held: the
     peak for 24 shards stays that of 3 shards (a sampler that collected every id first would hold 8x as many)."""
-    _peak(_synthetic_shards(tmp_path / "warm", 1, 100))  # imports and caches out of the measurement
-    rows_small, small = _peak(_synthetic_shards(tmp_path / "small", 3, 2_000))
-    rows_large, large = _peak(_synthetic_shards(tmp_path / "large", 24, 2_000))
+    _synthetic_shards(tmp_path / "warm", 1, 100)
+    _synthetic_shards(tmp_path / "small", 3, 2_000)
+    _synthetic_shards(tmp_path / "large", 24, 2_000)
+    rows_small, small = _peak(tmp_path / "small", tmp_path / "warm")
+    rows_large, large = _peak(tmp_path / "large", tmp_path / "warm")
     assert rows_small == rows_large == 50
     assert large < 1.5 * small, f"peak {large:,} bytes for 24 shards vs {small:,} for 3"

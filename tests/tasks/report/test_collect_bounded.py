@@ -3,12 +3,12 @@ documents are seeded bottom-k samples drawn from every shard (not the first shar
 
 from __future__ import annotations
 
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from traced_peak import traced_peak
 
 from tasks.report import ReportInputs, collect_inputs
 from tasks.report.samples import BottomK
@@ -66,24 +66,27 @@ def test_the_pool_is_a_sample_of_every_shard_not_the_first_ones(tmp_path: Path) 
     _check_unbiased(tmp_path, collect_inputs)
 
 
-def _peak_bytes(collect: Collect, store: Store) -> int:
-    """The peak of Arrow's allocations plus Python's during one collection."""
-    pool = pa.proxy_memory_pool(pa.default_memory_pool())
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pool)
-    tracemalloc.start()
-    try:
-        collect(store, "syn", max_pool_rows=500)
-        return pool.max_memory() + tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-        pa.set_memory_pool(previous)
+def _peak_bytes(root: Path, warm: Path) -> int:
+    """The peak of Arrow's allocations plus Python's during one collection of the store at ``root`` (in a child:
+    tests/traced_peak.py); a first collection of ``warm`` keeps imports and caches out of the measurement."""
+    _, peak, arrow_peak = traced_peak(
+        setup=(
+            "import pyarrow as pa\nfrom tasks.report import collect_inputs\nfrom tasks.storage import Store\n"
+            "pool = pa.proxy_memory_pool(pa.default_memory_pool())"
+        ),
+        warm=f"collect_inputs(Store({str(warm)!r}), 'syn', max_pool_rows=500)\npa.set_memory_pool(pool)",
+        call=f"[collect_inputs(Store({str(root)!r}), 'syn', max_pool_rows=500), 0][1]",
+        extra="pool.max_memory()",
+    )
+    return peak + int(arrow_peak)
 
 
-def _check_bounded(tmp_path: Path, collect: Collect) -> tuple[int, int]:
-    _peak_bytes(collect, _store(tmp_path / "warm", 2, 100))  # imports and caches out of the measurement
-    small = _peak_bytes(collect, _store(tmp_path / "small", 4, 4_000))
-    large = _peak_bytes(collect, _store(tmp_path / "large", 32, 4_000))
+def _check_bounded(tmp_path: Path) -> tuple[int, int]:
+    _store(tmp_path / "warm", 2, 100)
+    _store(tmp_path / "small", 4, 4_000)
+    _store(tmp_path / "large", 32, 4_000)
+    small = _peak_bytes(tmp_path / "small", tmp_path / "warm")
+    large = _peak_bytes(tmp_path / "large", tmp_path / "warm")
     assert large < 1.5 * small, f"peak {large:,} bytes for 32 shards vs {small:,} for 4"
     return small, large
 
@@ -91,7 +94,7 @@ def _check_bounded(tmp_path: Path, collect: Collect) -> tuple[int, int]:
 def test_collection_memory_does_not_grow_with_the_corpus(tmp_path: Path) -> None:
     """16,000 vs 128,000 documents (half of them in the mixture): the peak stays that of one shard plus the two
     500-row samples (reading every mixture row and every mixture document's scores held 8x as many)."""
-    _check_bounded(tmp_path, collect_inputs)
+    _check_bounded(tmp_path)
 
 
 def test_bottom_k_is_order_free_and_exact_below_k() -> None:
